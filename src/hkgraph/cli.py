@@ -1,0 +1,128 @@
+"""The hkgraph command line: thin click commands, each calling one plain function."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import pyoxigraph as ox
+
+from hkgraph import __version__
+from hkgraph.errors import HkgraphError
+from hkgraph.store import DEFAULT_BASE, PROJECT_ROOT, Store, file_sources
+
+EXPORT_FORMATS = {
+    "nquads": ox.RdfFormat.N_QUADS,
+    "trig": ox.RdfFormat.TRIG,
+    "turtle": ox.RdfFormat.TURTLE,
+    "ntriples": ox.RdfFormat.N_TRIPLES,
+    "jsonld": ox.RdfFormat.JSON_LD,
+    "rdfxml": ox.RdfFormat.RDF_XML,
+}
+
+
+class Group(click.Group):
+    """Turns every HkgraphError into one readable line on stderr and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except HkgraphError as err:
+            click.echo(f"hkgraph: {err.message}", err=True)
+            sys.exit(err.exit_code)
+
+
+def open_store(data: tuple[str, ...] = (), base: str = DEFAULT_BASE) -> Store:
+    return Store.load(file_sources(data) if data else None, base=base)
+
+
+data_option = click.option(
+    "--data", "data", multiple=True, type=click.Path(), help="RDF file(s) to use instead of the built-in graph."
+)
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="hkgraph")
+def main():
+    """hkgraph: the knowledge graph of Hong Kong's innovation and technology landscape."""
+
+
+@main.command()
+@data_option
+def validate(data):
+    """Check the graph against the SHACL shapes (exit 0 conforms, 1 violations, 2 load error)."""
+    from hkgraph.validate import validate_store
+
+    report = validate_store(open_store(data))
+    click.echo(report.text())
+    sys.exit(0 if report.conforms else 1)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(sorted(EXPORT_FORMATS)), default="nquads", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default stdout).")
+@click.option("--base-uri", default=DEFAULT_BASE, show_default=True, help="Base IRI to mint the graph's IRIs under.")
+@data_option
+def export(fmt, output, base_uri, data):
+    """Write the whole dataset, ontology and shapes included."""
+    payload = open_store(data, base_uri).serialize(EXPORT_FORMATS[fmt])
+    if output:
+        Path(output).write_bytes(payload)
+    else:
+        sys.stdout.buffer.write(payload)
+
+
+@main.command()
+@click.argument("query")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "tsv", "json"]), default="table", show_default=True
+)
+@data_option
+def query(query, fmt, data):
+    """Run QUERY: a file, a name from queries/ (e.g. rd-spending), or - for stdin."""
+    from hkgraph.queries import load_query_text, render_select
+
+    text = load_query_text(query)
+    click.echo(render_select(open_store(data).query(text), fmt), nl=False)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@data_option
+def stats(as_json, data):
+    """Print counts: triples, entities by class, observations, sources."""
+    import json
+
+    from hkgraph.stats import graph_stats, stats_text
+
+    result = graph_stats(open_store(data))
+    click.echo(json.dumps(result, indent=2) if as_json else stats_text(result), nl=not as_json)
+
+
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--check", is_flag=True, help="Only list files that are not in canonical form (exit 1 if any).")
+def fmt(files, check):
+    """Rewrite Turtle files in canonical form (default: every file in data/)."""
+    from hkgraph.turtle import fmt as format_files
+
+    paths = [Path(f) for f in files] or sorted((PROJECT_ROOT / "data").glob("*.ttl"))
+    changed = format_files(paths, check=check)
+    for path in changed:
+        click.echo(f"{'would reformat' if check else 'reformatted'} {path}")
+    sys.exit(1 if check and changed else 0)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--timeout", default=10.0, show_default=True, type=float, help="Query time limit in seconds.")
+@click.option("--base-uri", default=DEFAULT_BASE, show_default=True, help="Base IRI to mint the graph's IRIs under.")
+@data_option
+def serve(host, port, workers, timeout, base_uri, data):
+    """Serve the SPARQL endpoint and linked-data pages with gunicorn."""
+    from hkgraph.server import serve as run_server
+
+    run_server(host=host, port=port, workers=workers, timeout=timeout, base_uri=base_uri, data=list(data))

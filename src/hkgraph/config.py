@@ -1,0 +1,27 @@
+"""Settings of the web app, passed to create_app; no module reads globals at import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hkgraph.store import DEFAULT_BASE
+
+
+@dataclass
+class Config:
+    """Everything the app can be told. Defaults serve the built-in graph."""
+
+    base_uri: str = DEFAULT_BASE
+    data: list[str] = field(default_factory=list)  # RDF files instead of the built-in graph
+    query_timeout: float = 10.0  # seconds; also caps a request's timeout= parameter
+    max_rows: int = 100_000
+    max_result_bytes: int = 50 * 1024 * 1024
+    max_request_bytes: int = 1024 * 1024
+    cors: bool = True
+    testing: bool = False
+
+    @classmethod
+    def from_mapping(cls, values: dict | None) -> Config:
+        values = dict(values or {})
+        known = {k: values.pop(k) for k in list(values) if k in cls.__dataclass_fields__}
+        return cls(**known)
