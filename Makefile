@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint format bench clean install
+.PHONY: serve test lint format bench clean install system dumps vendor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +15,39 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# Debian packages the project needs (diagrams, CJK glyphs, browser tests); installed only if missing.
+DEBIAN_PACKAGES := graphviz fonts-noto-cjk chromium chromium-driver
+.stamp-system:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	touch $@
+
+system: .stamp-system
+
+# The query UI's YASGUI, pinned in package-lock.json, copied into the git-ignored static/vendor/ (never a CDN).
+YASGUI := src/hkgraph/static/vendor/yasgui
+$(YASGUI)/yasgui.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	mkdir -p $(YASGUI)
+	cp node_modules/@zazuko/yasgui/build/yasgui.min.js node_modules/@zazuko/yasgui/build/yasgui.min.css $(YASGUI)/
+	touch $@
+
+vendor: $(YASGUI)/yasgui.min.js
+
 install: .stamp-install
 
-serve: .stamp-install
+serve: .stamp-install vendor dumps
 	$(BIN)/hkgraph serve --host $(HOST) --port $(PORT)
 
-test: .stamp-install
+# Dumps of the whole dataset with checksums (build output; the server also builds them on first use).
+dumps: .stamp-install
+	$(BIN)/hkgraph export --dumps build/dumps
+
+test: .stamp-install .stamp-system vendor
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
@@ -33,7 +60,8 @@ format: .stamp-install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: .stamp-install
+# Throughput and latency of the endpoint against a bare Flask ceiling and rdflib-endpoint (loopback only).
+bench: .stamp-install vendor
 	$(BIN)/python bench/run.py
 
 clean:

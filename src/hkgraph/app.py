@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, render_template, request
+import gzip
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
+from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from hkgraph.config import Config
@@ -22,10 +28,17 @@ def create_app(config: Config | dict | None = None, store: Store | None = None) 
         store = Store.load(file_sources(config.data) if config.data else None, base=config.base_uri)
     app.extensions["hkgraph.store"] = store
 
-    from hkgraph.blueprints import home
+    from hkgraph import i18n
+    from hkgraph.blueprints import dataset, home, linkeddata, search, sparql
 
+    i18n.init_app(app)
     app.register_blueprint(home.bp)
+    app.register_blueprint(linkeddata.bp)
+    app.register_blueprint(search.bp)
+    app.register_blueprint(dataset.bp)
+    app.register_blueprint(sparql.bp)
     register_error_handlers(app)
+    register_http_hooks(app)
     return app
 
 
@@ -36,20 +49,33 @@ def get_store() -> Store:
     return current_app.extensions["hkgraph.store"]
 
 
+def cached(key: str, build):
+    """A value computed once per app (the graph is read-only): build() on first use, then kept."""
+    from flask import current_app
+
+    if key not in current_app.extensions:
+        current_app.extensions[key] = build()
+    return current_app.extensions[key]
+
+
 def wants_html() -> bool:
     best = request.accept_mimetypes.best_match(["application/json", "text/plain", "text/html"])
     return best == "text/html"
 
 
-def error_response(status: int, message: str) -> Response:
+def error_response(status: int, message: str, links: list[tuple[str, str]] = ()) -> Response:
     """An error as HTML, JSON or plain text, by what the client accepts; always says what was wrong."""
     best = request.accept_mimetypes.best_match(["text/plain", "application/json", "text/html"])
     if best == "application/json":
-        response = jsonify({"error": message, "status": status})
+        response = jsonify(
+            {"error": message, "status": status, "see": [{"label": t, "href": h} for t, h in links]}
+        )
     elif best == "text/html":
-        response = Response(render_template("error.html", status=status, message=message), mimetype="text/html")
+        page = render_template("error.html", status=status, message=message, links=links)
+        response = Response(page, mimetype="text/html")
     else:
-        response = Response(message.rstrip("\n") + "\n", mimetype="text/plain")
+        lines = [message.rstrip("\n")] + [f"  {t}: {h}" for t, h in links]
+        response = Response("\n".join(lines) + "\n", mimetype="text/plain")
     response.status_code = status
     return response
 
@@ -57,8 +83,81 @@ def error_response(status: int, message: str) -> Response:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HkgraphError)
     def handle_hkgraph_error(err: HkgraphError):
-        return error_response(err.status, err.message)
+        return error_response(err.status, err.message, err.links)
 
     @app.errorhandler(HTTPException)
     def handle_http_error(err: HTTPException):
         return error_response(err.code or 500, err.description or err.name)
+
+
+# App-wide HTTP behaviour: CORS for browser clients, gzip, a structured access log -------------------
+
+COMPRESSIBLE = ("text/", "application/json", "application/ld+json", "application/sparql-results", "application/n-",
+                "application/trig", "application/rdf+xml", "application/xml", "application/javascript", "image/svg")  # fmt: skip
+EXPOSED_HEADERS = (
+    "ETag, Server-Timing, X-SPARQL-Rows, X-SPARQL-Truncated, X-SPARQL-MaxRows, X-SPARQL-MaxBytes"
+)
+access_log = logging.getLogger("hkgraph.access")
+
+
+def add_cors_headers(response: Response) -> None:
+    """Any origin may read: the data is public and the API is read-only."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = (
+            "Accept, Accept-Language, Content-Type, If-None-Match"
+        )
+        response.headers["Access-Control-Max-Age"] = "86400"
+
+
+def compress(response: Response, min_bytes: int = 1024) -> None:
+    """gzip a buffered text response of at least min_bytes when the client accepts gzip."""
+    if response.direct_passthrough or response.is_streamed or "Content-Encoding" in response.headers:
+        return
+    if not (response.mimetype or "").startswith(COMPRESSIBLE):
+        return
+    response.vary.add("Accept-Encoding")
+    if response.status_code not in (200, 206) or not request.accept_encodings["gzip"]:
+        return
+    data = response.get_data()
+    if len(data) >= min_bytes:
+        response.set_data(gzip.compress(data, compresslevel=5))
+        response.headers["Content-Encoding"] = "gzip"
+
+
+def log_access(response: Response) -> None:
+    """One JSON line per request: who asked what, the status, size, total and query time, cache use."""
+    entry = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "remote": request.remote_addr,
+        "method": request.method,
+        "path": request.path,
+        "status": response.status_code,
+        "bytes": response.calculate_content_length(),
+        "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+        "query_ms": g.get("query_ms"),
+        "cache": g.get("cache"),
+        "query_id": g.get("query_id"),
+        "agent": request.user_agent.string[:200],
+    }
+    access_log.info(json.dumps(entry, ensure_ascii=False))
+
+
+def register_http_hooks(app: Flask) -> None:
+    """CORS, gzip and the access log on every response (the SPARQL endpoint sets its own ETags)."""
+    config = app.config["HKGRAPH"]
+
+    @app.before_request
+    def start_clock():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        if config.cors:
+            add_cors_headers(response)
+        compress(response)
+        if config.access_log:
+            log_access(response)
+        return response

@@ -38,7 +38,11 @@ def open_store(data: tuple[str, ...] = (), base: str = DEFAULT_BASE) -> Store:
 
 
 data_option = click.option(
-    "--data", "data", multiple=True, type=click.Path(), help="RDF file(s) to use instead of the built-in graph."
+    "--data",
+    "data",
+    multiple=True,
+    type=click.Path(),
+    help="RDF file(s) to use instead of the built-in graph.",
 )
 
 
@@ -60,12 +64,31 @@ def validate(data):
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(sorted(EXPORT_FORMATS)), default="nquads", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default stdout).")
-@click.option("--base-uri", default=DEFAULT_BASE, show_default=True, help="Base IRI to mint the graph's IRIs under.")
+@click.option(
+    "--format", "fmt", type=click.Choice(sorted(EXPORT_FORMATS)), default="nquads", show_default=True
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default stdout)."
+)
+@click.option(
+    "--base-uri", default=DEFAULT_BASE, show_default=True, help="Base IRI to mint the graph's IRIs under."
+)
+@click.option(
+    "--dumps",
+    "dumps_dir",
+    type=click.Path(file_okay=False, writable=True),
+    help="Instead: write every dump (N-Quads, TriG, Turtle, JSON-LD; gzip), SHA256SUMS and manifest.json here.",
+)
 @data_option
-def export(fmt, output, base_uri, data):
+def export(fmt, output, base_uri, dumps_dir, data):
     """Write the whole dataset, ontology and shapes included."""
+    if dumps_dir:
+        from hkgraph.dumps import build_dumps, checksums_text
+
+        if output:
+            raise click.UsageError("give either --dumps DIR or -o FILE, not both")
+        click.echo(checksums_text(build_dumps(open_store(data, base_uri), dumps_dir)), nl=False)
+        return
     payload = open_store(data, base_uri).serialize(EXPORT_FORMATS[fmt])
     if output:
         Path(output).write_bytes(payload)
@@ -119,7 +142,9 @@ def fmt(files, check):
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
 @click.option("--timeout", default=10.0, show_default=True, type=float, help="Query time limit in seconds.")
-@click.option("--base-uri", default=DEFAULT_BASE, show_default=True, help="Base IRI to mint the graph's IRIs under.")
+@click.option(
+    "--base-uri", default=DEFAULT_BASE, show_default=True, help="Base IRI to mint the graph's IRIs under."
+)
 @data_option
 def serve(host, port, workers, timeout, base_uri, data):
     """Serve the SPARQL endpoint and linked-data pages with gunicorn."""

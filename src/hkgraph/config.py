@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hkgraph.store import DEFAULT_BASE
+from hkgraph.store import DEFAULT_BASE, PROJECT_ROOT
 
 
 @dataclass
@@ -17,8 +17,15 @@ class Config:
     max_rows: int = 100_000
     max_result_bytes: int = 50 * 1024 * 1024
     max_request_bytes: int = 1024 * 1024
+    query_memory_bytes: int = 1024 * 1024 * 1024  # address space a query's runner may add; 0: no cap
+    result_cache_bytes: int = 64 * 1024 * 1024  # per worker process
+    cache_max_age: int = 300  # seconds, in Cache-Control of query results
+    access_log: bool = False  # one JSON line per request on the hkgraph.access logger
     cors: bool = True
     testing: bool = False
+    licence: str = "https://creativecommons.org/licenses/by/4.0/"
+    dumps_dir: str = str(PROJECT_ROOT / "build" / "dumps")  # built on first use if missing or stale
+    chapter_file: str = ""  # the chapter's Markdown, to place quotes in paragraphs; "" finds it
 
     @classmethod
     def from_mapping(cls, values: dict | None) -> Config:

@@ -10,6 +10,7 @@ class HkgraphError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+        self.links: list[tuple[str, str]] = []  # (label, URL) that help: close matches, other formats
 
 
 class LoadError(HkgraphError):
@@ -62,6 +63,16 @@ class PayloadTooLarge(HkgraphError):
 
 class QueryTimeout(HkgraphError):
     """The query ran longer than its time limit and was stopped."""
+
+    status = 503
+
+
+class QueryFailed(HkgraphError):
+    """The query parsed but failed while running (e.g. a type error the engine reports)."""
+
+
+class RunnerDied(HkgraphError):
+    """The process running the query died: it hit the memory cap or its own alarm."""
 
     status = 503
 

@@ -11,13 +11,13 @@ def graph_stats(store) -> dict:
     inferred_count = sum(1 for _ in store.quads(inferred))
     by_class = store.select(
         f"""SELECT ?class (COUNT(DISTINCT ?s) AS ?n) WHERE {{
-              ?s a ?class . FILTER(STRSTARTS(STR(?class), "{hkg}"))
+              GRAPH ?g {{ ?s a ?class }} FILTER(?g != <{inferred}>) FILTER(STRSTARTS(STR(?class), "{hkg}"))
               FILTER(STRSTARTS(STR(?s), "{store.iri("id/")}"))
             }} GROUP BY ?class ORDER BY DESC(?n) ?class"""
     )
     entities = store.select(
         f"""SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE {{
-              ?s a ?class . FILTER(STRSTARTS(STR(?class), "{hkg}"))
+              GRAPH ?g {{ ?s a ?class }} FILTER(?g != <{inferred}>) FILTER(STRSTARTS(STR(?class), "{hkg}"))
               FILTER(STRSTARTS(STR(?s), "{store.iri("id/")}"))
               FILTER(?class NOT IN (hkg:Observation, hkg:Paragraph, hkg:Section, hkg:Chapter,
                                     hkg:Publication, hkg:Period))

@@ -112,8 +112,8 @@ class Rebase:
             return ox.Literal(term.value, datatype=self.term(term.datatype))
         return term
 
-    def quad(self, q: ox.Quad, graph: ox.NamedNode) -> ox.Quad:
-        return ox.Quad(self.term(q.subject), self.term(q.predicate), self.term(q.object), graph)
+    def quad(self, q: ox.Quad, graph) -> ox.Quad:
+        return ox.Quad(self.term(q.subject), self.term(q.predicate), self.term(q.object), self.term(graph))
 
 
 @dataclass
@@ -137,7 +137,13 @@ class Store:
         for source in sources:
             graph = ox.NamedNode(base + source.graph)
             quads = parse_file(source.path)
-            store.oxigraph.extend([rebase.quad(q, graph) for q in quads])
+            # quads of a dataset file (N-Quads, TriG) keep their named graph; triples go to the file's graph
+            store.oxigraph.extend(
+                [
+                    rebase.quad(q, graph if isinstance(q.graph_name, ox.DefaultGraph) else q.graph_name)
+                    for q in quads
+                ]
+            )
             digest.update(source.path.read_bytes())
         store.version = digest.hexdigest()[:16]
         store.materialise()
@@ -152,7 +158,7 @@ class Store:
         return ox.NamedNode(self.iri("graph/inferred"))
 
     def materialise(self) -> None:
-        """Add inverse, symmetric and super-property triples to graph/inferred so both directions query."""
+        """Add inverse, symmetric, super-property and superclass-type triples to graph/inferred."""
         rules = self.select(
             """SELECT ?p ?q ?kind WHERE {
                  { ?p owl:inverseOf ?q . BIND("inverse" AS ?kind) }
@@ -176,6 +182,13 @@ class Store:
                     new.add(ox.Quad(quad.object, ox.NamedNode(q), quad.subject, graph))
                 else:
                     new.add(ox.Quad(quad.subject, ox.NamedNode(q), quad.object, graph))
+        types = self.select("SELECT ?c ?super WHERE { ?c rdfs:subClassOf+ ?super . FILTER(isIRI(?super)) }")
+        supers: dict[str, list[str]] = {}
+        for row in types:
+            supers.setdefault(row["c"], []).append(row["super"])
+        for quad in by_predicate.get(RDF_TYPE, []):
+            for sup in supers.get(quad.object.value, []):
+                new.add(ox.Quad(quad.subject, ox.NamedNode(RDF_TYPE), ox.NamedNode(sup), graph))
         present = {ox.Triple(q.subject, q.predicate, q.object) for q in asserted}
         self.oxigraph.extend([q for q in new if ox.Triple(q.subject, q.predicate, q.object) not in present])
 
@@ -183,14 +196,26 @@ class Store:
 
     def prefixes(self) -> dict[str, str]:
         """The prefixes preset for queries, rebased to this store's base."""
-        return {k: (self.base + v[len(DEFAULT_BASE) :] if v.startswith(DEFAULT_BASE) else v) for k, v in PREFIXES.items()}
+        return {
+            k: (self.base + v[len(DEFAULT_BASE) :] if v.startswith(DEFAULT_BASE) else v)
+            for k, v in PREFIXES.items()
+        }
 
-    def query(self, sparql: str, *, default_graph=None, named_graphs=None, use_prefixes: bool = True):
-        """Run a SPARQL query on pyoxigraph; the default graph is the union of all graphs unless given."""
+    def query(
+        self,
+        sparql: str,
+        *,
+        default_graph=None,
+        named_graphs=None,
+        use_prefixes: bool = True,
+        union_default_graph: bool = True,
+    ):
+        """Run a SPARQL query on pyoxigraph; the default graph is the union of all graphs unless given
+        (or unless union_default_graph is False, so that the query's own FROM clauses apply)."""
         kwargs = {}
         if default_graph is not None:
             kwargs["default_graph"] = default_graph
-        else:
+        elif union_default_graph:
             kwargs["use_default_graph_as_union"] = True
         if named_graphs is not None:
             kwargs["named_graphs"] = named_graphs
@@ -211,6 +236,23 @@ class Store:
     def quads(self, graph: str | None = None) -> Iterator[ox.Quad]:
         g = ox.NamedNode(graph) if graph else None
         return self.oxigraph.quads_for_pattern(None, None, None, g)
+
+    def match(self, subject=None, predicate=None, object=None, graph=None) -> Iterator[ox.Quad]:
+        """Quads matching a pattern over all graphs; IRIs may be given as str, None matches anything."""
+        s, p, o, g = (
+            ox.NamedNode(t) if isinstance(t, str) else t for t in (subject, predicate, object, graph)
+        )
+        return self.oxigraph.quads_for_pattern(s, p, o, g)
+
+    def mentions(self, iri: str) -> bool:
+        """Whether the IRI occurs anywhere in the store: as subject, predicate, object or graph name."""
+        node = ox.NamedNode(iri)
+        return (
+            any(True for _ in self.oxigraph.quads_for_pattern(node, None, None))
+            or any(True for _ in self.oxigraph.quads_for_pattern(None, None, node))
+            or any(True for _ in self.oxigraph.quads_for_pattern(None, node, None))
+            or self.oxigraph.contains_named_graph(node)
+        )
 
     def graphs(self) -> list[str]:
         return sorted(g.value for g in self.oxigraph.named_graphs())

@@ -4,11 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from functools import lru_cache
+
 import pyshacl
 from rdflib import Graph, Namespace, URIRef
 from rdflib.namespace import RDF
+from rdflib.plugins.sparql import prepareQuery
 
 SH = Namespace("http://www.w3.org/ns/shacl#")
+
+
+@lru_cache(maxsize=64)
+def prepared(text: str, namespaces: tuple):
+    return prepareQuery(text, initNs=dict(namespaces))
+
+
+class PreparedQueryGraph(Graph):
+    """An rdflib Graph that parses each SPARQL text once: pyshacl re-sends it for every focus node."""
+
+    def query(self, query_object, processor="sparql", result="sparql", initNs=None, *args, **kwargs):  # noqa: N803
+        if isinstance(query_object, str):
+            query_object = prepared(query_object, tuple(sorted((initNs or {}).items())))
+        return super().query(query_object, processor, result, initNs, *args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -45,8 +62,13 @@ class Report:
 
 def validate_graphs(data: Graph, shapes: Graph) -> Report:
     """Validate a data graph (which should include the ontology, for class hierarchy) against shapes."""
+    if not isinstance(data, PreparedQueryGraph):
+        copy = PreparedQueryGraph()
+        for triple in data:
+            copy.add(triple)
+        data = copy
     conforms, results, _ = pyshacl.validate(
-        data, shacl_graph=shapes, inference="none", advanced=True, allow_warnings=True
+        data, shacl_graph=shapes, inference="none", advanced=True, allow_warnings=True, inplace=True
     )
     violations = []
     for result in results.subjects(RDF.type, SH.ValidationResult):
@@ -71,9 +93,16 @@ def validate_graphs(data: Graph, shapes: Graph) -> Report:
 
 
 def validate_store(store) -> Report:
-    """Validate the store's data and ontology graphs against its shapes graph."""
-    shapes_iri = store.iri("graph/shapes")
-    data_graphs = [g for g in store.graphs() if g not in (shapes_iri, store.iri("graph/inferred"))]
-    data = store.rdflib_graph(graphs=data_graphs)
-    shapes = store.rdflib_graph(graphs=[shapes_iri])
+    """Validate the store's data against the project's shapes, with the project's ontology as background."""
+    from hkgraph.store import PROJECT_ROOT
+
+    skip = {store.iri("graph/shapes"), store.iri("graph/inferred")}
+    data = store.rdflib_graph(graphs=[g for g in store.graphs() if g not in skip])
+    if not store.ask(f"ASK {{ GRAPH <{store.iri('graph/ontology')}> {{ ?s ?p ?o }} }}"):
+        for path in sorted((PROJECT_ROOT / "ontology").glob("*.ttl")):
+            data.parse(path)
+    shapes = store.rdflib_graph(graphs=[store.iri("graph/shapes")])
+    if len(shapes) == 0:  # serving other files: guard them with the project's shapes
+        for path in sorted((PROJECT_ROOT / "shapes").glob("*.ttl")):
+            shapes.parse(path)
     return validate_graphs(data, shapes)

@@ -1,0 +1,303 @@
+"""The SPARQL endpoint at /sparql: the W3C protocol, every result format, the service description and the UI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyoxigraph as ox
+from flask import Blueprint, Response, current_app, g, render_template, request, url_for
+
+from hkgraph.errors import BadRequest, HkgraphError, NotAcceptable
+from hkgraph.queries import named_queries
+from hkgraph.sparql_description import SD, VOID, dataset_statistics, service_description
+from hkgraph.sparql_formats import GRAPH_FORMATS, HTML, JSON, NTRIPLES, SOLUTION_FORMATS, choose_format
+from hkgraph.sparql_guard import inspect_query, with_prefix_declarations
+from hkgraph.sparql_protocol import SparqlRequest, read_request
+from hkgraph.sparql_runner import Job, Outcome, QueryEngine
+
+bp = Blueprint("sparql", __name__)
+
+DEFAULT_QUERY = """# Which classes have the most members? Click a class to see its page.
+SELECT ?class (COUNT(?entity) AS ?entities) WHERE {
+  ?entity a ?class .
+}
+GROUP BY ?class
+ORDER BY DESC(?entities)
+LIMIT 25
+"""
+HTML_ROWS = 1000  # rows shown on the no-JavaScript results page
+LABEL = ox.NamedNode("http://www.w3.org/2000/01/rdf-schema#label")
+
+
+def settings():
+    return current_app.config["HKGRAPH"]
+
+
+def store():
+    from hkgraph.app import get_store
+
+    return get_store()
+
+
+def engine() -> QueryEngine:
+    """This app's query engine (result cache and killable runners), made on first use."""
+    extensions = current_app.extensions
+    if "hkgraph.sparql" not in extensions:
+        config = settings()
+        extensions["hkgraph.sparql"] = QueryEngine(
+            store(), config.query_memory_bytes, config.result_cache_bytes
+        )
+    return extensions["hkgraph.sparql"]
+
+
+@bp.route("/sparql", methods=["GET", "POST"])
+def endpoint():
+    config = settings()
+    req = read_request(request, config.query_timeout, config.max_request_bytes)
+    if req.query is None:
+        return describe_service(req)
+    shape = inspect_query(req.query)
+    fmt = choose_format(shape.kind, request.headers.get("Accept"), req.format, html=True)
+    if fmt is HTML:
+        return ui_page(req, run_here=req.format is not None)
+    job = make_job(req, shape.has_dataset_clause, fmt.key)
+    return results_response(job)
+
+
+def make_job(req: SparqlRequest, query_dataset: bool, format_key: str) -> Job:
+    config = settings()
+    return Job(
+        query=req.query,
+        format_key=format_key,
+        default_graphs=req.default_graphs,
+        named_graphs=req.named_graphs,
+        query_dataset=query_dataset,
+        max_rows=config.max_rows,
+        max_bytes=config.max_result_bytes,
+        timeout=req.timeout or config.query_timeout,
+    )
+
+
+def cacheable(response: Response, tag: str) -> Response:
+    """ETag from the dataset version and the request; results may be reused until the data changes."""
+    response.set_etag(tag, weak=True)
+    response.headers["Cache-Control"] = f"public, max-age={settings().cache_max_age}"
+    response.vary.add("Accept")
+    return response
+
+
+def not_modified(tag: str) -> Response | None:
+    """304 if a GET revalidates a representation the client already has."""
+    if request.method in ("GET", "HEAD") and request.if_none_match.contains_weak(tag):
+        g.cache = "304"
+        return cacheable(Response(status=304), tag)
+    return None
+
+
+def run(job: Job) -> Outcome:
+    outcome, hit = engine().run(job)
+    g.cache = "hit" if hit else "miss"
+    g.query_ms = 0.0 if hit else round(outcome.seconds * 1000, 2)
+    return outcome
+
+
+def results_response(job: Job) -> Response:
+    tag = f"{store().version}-{job.digest()}"
+    g.query_id = job.digest()
+    unchanged = not_modified(tag)
+    if unchanged is not None:
+        return unchanged
+    outcome = run(job)
+    response = Response(outcome.body, content_type=outcome.format.content_type)
+    response.headers["X-SPARQL-Rows"] = str(outcome.rows)
+    response.headers["Server-Timing"] = f"query;dur={g.query_ms}, cache;desc={g.cache}"
+    if outcome.truncated:
+        response.status_code = 206
+        response.headers["X-SPARQL-Truncated"] = outcome.truncated
+        response.headers["X-SPARQL-MaxRows"] = str(job.max_rows)
+        response.headers["X-SPARQL-MaxBytes"] = str(job.max_bytes)
+        response.headers["Cache-Control"] = "no-store"
+        response.vary.add("Accept")
+        return response
+    return cacheable(response, tag)
+
+
+# Service description ----------------------------------------------------------------------------------
+
+
+def statistics() -> dict:
+    """VoID counts of the dataset, computed once per app (the graph is read-only)."""
+    extensions = current_app.extensions
+    if "hkgraph.sparql.stats" not in extensions:
+        extensions["hkgraph.sparql.stats"] = dataset_statistics(store())
+    return extensions["hkgraph.sparql.stats"]
+
+
+def describe_service(req: SparqlRequest) -> Response:
+    """GET /sparql without a query: the service description in RDF, or the UI for a browser."""
+    if request.method == "POST":
+        raise BadRequest(
+            "the request has no query: send query=... (form) or the query as application/sparql-query"
+        )
+    try:
+        fmt = choose_format("graph", request.headers.get("Accept"), req.format, html=True)
+    except NotAcceptable:
+        raise BadRequest(
+            "no query given: add query=... . Without a query, /sparql describes the service in RDF "
+            f"({', '.join(f.media_type for f in GRAPH_FORMATS)}) or opens the query UI in a browser"
+        ) from None
+    if fmt is HTML:
+        return ui_page(req, run_here=False)
+    endpoint_url = url_for("sparql.endpoint", _external=True)
+    tag = f"{store().version}-sd-{fmt.key}-{abs(hash(endpoint_url)):x}"
+    unchanged = not_modified(tag)
+    if unchanged is not None:
+        return unchanged
+    config = settings()
+    limits = {"timeout": config.query_timeout, "rows": config.max_rows, "bytes": config.max_result_bytes}
+    triples = service_description(statistics(), endpoint_url, request.url_root + ".well-known/void", limits)
+    prefixes = {"sd": SD, "void": VOID, "rdfs": "http://www.w3.org/2000/01/rdf-schema#"}
+    body = ox.serialize(triples, format=fmt.ox_format, prefixes=prefixes)
+    return cacheable(Response(body, content_type=fmt.content_type), tag)
+
+
+# The query UI -----------------------------------------------------------------------------------------
+
+
+def has_yasgui() -> bool:
+    return (Path(current_app.static_folder) / "vendor" / "yasgui" / "yasgui.min.js").is_file()
+
+
+def label_language() -> str:
+    """The label language for the UI: ?lang=, else Accept-Language (zh-Hant for HK/TW), else English."""
+    wanted = (request.args.get("lang") or request.accept_languages.best or "en").lower()
+    if wanted.startswith("zh"):
+        return "zh-hant" if any(t in wanted for t in ("hant", "hk", "tw", "mo")) else "zh-hans"
+    return "en"
+
+
+def labels(iris: list[str], language: str) -> dict[str, str]:
+    """The best label of each IRI: in the wanted language, else English, else any."""
+    if not iris:
+        return {}
+    values = " ".join(f"<{iri}>" for iri in iris)
+    result = store().query(f"SELECT ?s ?label WHERE {{ VALUES ?s {{ {values} }} ?s rdfs:label ?label }}")
+    preference = [language, "en", "zh-hans", "zh-hant", ""]
+    best: dict[str, tuple[int, str]] = {}
+    for row in result:
+        lang = row["label"].language or ""
+        rank = preference.index(lang) if lang in preference else len(preference)
+        iri = row["s"].value
+        if iri not in best or rank < best[iri][0]:
+            best[iri] = (rank, row["label"].value)
+    return {iri: label for iri, (_, label) in best.items()}
+
+
+def entity_href(iri: str) -> str:
+    """Where an IRI's page is: on this server for the graph's own IRIs, else the IRI itself."""
+    base = store().base
+    return request.script_root + "/" + iri[len(base) :] if iri.startswith(base) else iri
+
+
+def short_name(iri: str, prefixes: dict[str, str]) -> str:
+    for prefix, namespace in prefixes.items():
+        if iri.startswith(namespace) and len(iri) > len(namespace):
+            return f"{prefix}:{iri[len(namespace) :]}"
+    return iri
+
+
+def json_cell(binding: dict | None) -> dict | None:
+    if binding is None:
+        return None
+    kind = {"uri": "iri", "bnode": "bnode"}.get(binding["type"], "literal")
+    return {
+        "kind": kind,
+        "value": binding["value"],
+        "lang": binding.get("xml:lang"),
+        "datatype": binding.get("datatype"),
+    }
+
+
+def term_cell(term) -> dict:
+    if isinstance(term, ox.NamedNode):
+        return {"kind": "iri", "value": term.value}
+    if isinstance(term, ox.BlankNode):
+        return {"kind": "bnode", "value": term.value}
+    return {"kind": "literal", "value": term.value, "lang": term.language, "datatype": term.datatype.value}
+
+
+def results_table(outcome: Outcome) -> dict:
+    """An outcome (SPARQL JSON or N-Triples) as a table for the template, IRIs with labels and page links."""
+    if outcome.format is JSON:
+        data = json.loads(outcome.body)
+        if "boolean" in data:
+            return {"boolean": data["boolean"]}
+        names = data["head"].get("vars", [])
+        rows = [[json_cell(b.get(n)) for n in names] for b in data["results"]["bindings"][:HTML_ROWS]]
+    else:
+        names = ["subject", "predicate", "object"]
+        triples = list(ox.parse(outcome.body, format=ox.RdfFormat.N_TRIPLES))[:HTML_ROWS]
+        rows = [[term_cell(q.subject), term_cell(q.predicate), term_cell(q.object)] for q in triples]
+    iris = sorted({c["value"] for row in rows for c in row if c and c["kind"] == "iri"})
+    found = labels(iris, label_language())
+    prefixes = store().prefixes()
+    for row in rows:
+        for c in row:
+            if c and c["kind"] == "iri":
+                c.update(
+                    href=entity_href(c["value"]),
+                    label=found.get(c["value"]),
+                    short=short_name(c["value"], prefixes),
+                )
+    return {"names": names, "rows": rows, "total": outcome.rows, "truncated": outcome.truncated}
+
+
+def examples(prefixes: dict[str, str]) -> list[dict]:
+    """Every queries/*.rq, with PREFIX lines added for the prefixes it uses, so it runs anywhere."""
+    return [
+        {"name": q.name, "question": q.question_en, "question_zh": q.question_zh,
+         "text": with_prefix_declarations(q.text, prefixes)}
+        for q in named_queries()
+    ]  # fmt: skip
+
+
+def ui_page(req: SparqlRequest, run_here: bool) -> Response:
+    """The query UI: YASGUI with the graph's prefixes and examples, and a plain form that works without JS.
+    With format=html the query runs here and its results are shown as a table."""
+    config = settings()
+    prefixes = store().prefixes()
+    results, error, status = None, None, 200
+    if run_here and req.query:
+        try:
+            shape = inspect_query(req.query)
+            job = make_job(req, shape.has_dataset_clause, NTRIPLES.key if shape.kind == "graph" else JSON.key)
+            results = results_table(run(job))
+        except HkgraphError as err:
+            error, status = err.message, err.status
+    page_config = {
+        "endpoint": url_for("sparql.endpoint"),
+        "root": request.script_root + "/",
+        "base": store().base,
+        "prefixes": prefixes,
+        "defaultQuery": with_prefix_declarations(DEFAULT_QUERY, prefixes),
+        "examples": examples(prefixes),
+        "query": req.query,
+        "language": label_language(),
+    }
+    html = render_template(
+        "sparql/ui.html",
+        sparql_query=req.query or page_config["defaultQuery"],
+        page_config=page_config,
+        examples=page_config["examples"],
+        yasgui=has_yasgui(),
+        results=results,
+        error=error,
+        solution_formats=SOLUTION_FORMATS,
+        graph_formats=GRAPH_FORMATS,
+        graphs=store().graphs(),
+        limits=config,
+    )
+    response = Response(html, status=status, mimetype="text/html")
+    response.vary.add("Accept")
+    return response

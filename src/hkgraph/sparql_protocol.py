@@ -1,0 +1,122 @@
+"""Reads a W3C SPARQL 1.1 Protocol request (GET, POST form, POST sparql-query) into its parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+import pyoxigraph as ox
+
+from hkgraph.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, UpdateRefused
+
+FORM = "application/x-www-form-urlencoded"
+SPARQL_QUERY = "application/sparql-query"
+SPARQL_UPDATE = "application/sparql-update"
+UPDATE_PARAMETERS = ("update", "using-graph-uri", "using-named-graph-uri")
+READ_ONLY = "this endpoint is read-only: SPARQL updates are not accepted"
+
+
+@dataclass(frozen=True)
+class SparqlRequest:
+    """The protocol parameters of one request; None where the request does not give them."""
+
+    query: str | None
+    default_graphs: tuple[str, ...] | None
+    named_graphs: tuple[str, ...] | None
+    format: str | None
+    timeout: float | None
+
+
+def decode_utf8(raw: bytes, what: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        bad = raw[err.start : err.start + 1].hex()
+        raise BadRequest(f"{what} is not valid UTF-8 (byte 0x{bad} at position {err.start})") from None
+
+
+def decode_parameters(raw: bytes, where: str) -> list[tuple[str, str]]:
+    """Percent-decode name=value pairs; each value must be UTF-8 (a replacement character is never guessed)."""
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+    return [
+        (decode_utf8(k.encode("latin-1"), f"a parameter name in the {where}"),
+         decode_utf8(v.encode("latin-1"), f"parameter {k!r} in the {where}"))
+        for k, v in pairs
+    ]  # fmt: skip
+
+
+def graph_iris(params: list[tuple[str, str]], name: str) -> tuple[str, ...] | None:
+    values = [v.strip() for k, v in params if k == name]
+    for value in values:
+        try:
+            ox.NamedNode(value)
+        except ValueError:
+            raise BadRequest(f"{name} {value!r} is not an absolute IRI") from None
+    return tuple(values) if values else None
+
+
+def read_timeout(params: list[tuple[str, str]], limit: float) -> float | None:
+    values = [v for k, v in params if k == "timeout"]
+    if not values:
+        return None
+    try:
+        seconds = float(values[-1])
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0:
+        raise BadRequest(f"timeout={values[-1]!r} is not a positive number of seconds (at most {limit:g})")
+    return min(seconds, limit)
+
+
+def read_body(request, max_bytes: int) -> tuple[list[tuple[str, str]], str | None]:
+    """The parameters in a POST body, and the query if the body is one; 415 for other media types."""
+    if not request.content_type:
+        raise UnsupportedMediaType(
+            f"a POST needs a Content-Type header: {FORM} (query=...) or {SPARQL_QUERY} (the query as the body)"
+        )
+    media = request.mimetype
+    if media == SPARQL_UPDATE:
+        raise UpdateRefused(f"{READ_ONLY} ({SPARQL_UPDATE})")
+    if media not in (FORM, SPARQL_QUERY):
+        raise UnsupportedMediaType(f"cannot read a {media} body; send {FORM} (query=...) or {SPARQL_QUERY}")
+    raw = request.get_data(cache=False)
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"the request body has {len(raw)} bytes; at most {max_bytes} are accepted")
+    if media == FORM:
+        return decode_parameters(raw, "request body"), None
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8", "us-ascii"):
+        raise UnsupportedMediaType(f"the query must be sent as UTF-8, not {charset}")
+    return [], decode_utf8(raw, "the request body")
+
+
+def read_request(request, max_timeout: float, max_bytes: int) -> SparqlRequest:
+    """The SPARQL parameters of a Flask request; 4xx saying what is wrong if they do not make one query."""
+    if len(request.query_string) > max_bytes:
+        raise PayloadTooLarge(
+            f"the URL has {len(request.query_string)} bytes of parameters; at most {max_bytes}"
+        )
+    params = decode_parameters(request.query_string, "URL")
+    body_query = None
+    if request.method == "POST":
+        body_params, body_query = read_body(request, max_bytes)
+        params += body_params
+    updates = sorted({k for k, _ in params if k in UPDATE_PARAMETERS})
+    if updates:
+        raise UpdateRefused(f"{READ_ONLY} (parameter {updates[0]}=)")
+    queries = [v for k, v in params if k == "query"] + ([body_query] if body_query is not None else [])
+    if len(queries) > 1:
+        raise BadRequest(
+            f"the request holds {len(queries)} queries (query= given more than once); send exactly one"
+        )
+    query = queries[0] if queries else None
+    if query is not None and not query.strip():
+        raise BadRequest("the query is empty")
+    formats = [v for k, v in params if k == "format" and v] or [v for k, v in params if k == "output" and v]
+    return SparqlRequest(
+        query=query,
+        default_graphs=graph_iris(params, "default-graph-uri"),
+        named_graphs=graph_iris(params, "named-graph-uri"),
+        format=formats[0] if formats else None,
+        timeout=read_timeout(params, max_timeout),
+    )
