@@ -1,18 +1,35 @@
-"""Run the app under gunicorn (never Flask's development server)."""
+"""Run the app under gunicorn (never Flask's development server).
+
+gunicorn sync workers, one request at a time each; the graph is loaded once in the master and shared
+copy-on-write. A query runs in a killable runner process forked from its worker (hkgraph.sparql_runner),
+so a runaway query costs one worker at most its time limit and gets a 503, while the other workers keep
+answering. gunicorn's own worker timeout is a backstop well above the query limit.
+"""
 
 from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
 
 from gunicorn.app.base import BaseApplication
 
 from hkgraph.app import create_app
 from hkgraph.config import Config
 
+GUNICORN_BACKSTOP = 30  # seconds beyond the query limit before gunicorn itself kills a stuck worker
+
+
+def default_workers() -> int:
+    return 2 * (os.cpu_count() or 1) + 1
+
 
 class GunicornApp(BaseApplication):
-    """A gunicorn application serving create_app(config), loaded once before the workers fork."""
+    """A gunicorn application serving an app built (and its graph loaded) before the workers fork."""
 
-    def __init__(self, config: Config, options: dict):
-        self.hk_config = config
+    def __init__(self, app, options: dict):
+        self.application = app
         self.options = options
         super().__init__()
 
@@ -21,18 +38,37 @@ class GunicornApp(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        return create_app(self.hk_config)
+        return self.application
 
 
-def serve(host: str, port: int, workers: int, timeout: float, base_uri: str, data: list[str]) -> None:
-    """Serve the graph on host:port with gunicorn sync workers."""
-    config = Config(base_uri=base_uri, data=data, query_timeout=timeout)
-    options = {
+def gunicorn_options(host: str, port: int, workers: int, query_timeout: float) -> dict:
+    return {
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": "sync",
-        "timeout": int(timeout) + 20,
+        "timeout": math.ceil(query_timeout) + GUNICORN_BACKSTOP,
+        "graceful_timeout": 10,
         "preload_app": True,
-        "accesslog": "-",
+        "accesslog": None,  # the app writes its own structured access log
+        "errorlog": "-",
+        "limit_request_line": 8190,  # longest GET; longer queries are POSTed (up to max_request_bytes)
+        "proc_name": "hkgraph",
     }
-    GunicornApp(config, options).run()
+
+
+def enable_access_log() -> None:
+    """The hkgraph.access logger's JSON lines go to stderr, one per request."""
+    logger = logging.getLogger("hkgraph.access")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def serve(config: Config, host: str, port: int, workers: int) -> None:
+    """Load the graph (a load error stops here with its message), then serve it with gunicorn."""
+    app = create_app(config)
+    if config.access_log:
+        enable_access_log()
+    GunicornApp(app, gunicorn_options(host, port, workers, config.query_timeout)).run()
