@@ -86,10 +86,20 @@ def test_no_entity_without_provenance(store):
 
 
 def test_graph_is_large_enough_to_be_the_whole_chapter(store):
-    counts = store.select(
-        """SELECT (COUNT(DISTINCT ?e) AS ?entities) WHERE {
+    entities = store.select(
+        """SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {
              ?e prov:wasDerivedFrom ?p FILTER NOT EXISTS { ?e a hkg:Observation } }"""
-    )[0]
+    )[0]["n"]
     observations = store.select("SELECT (COUNT(?o) AS ?n) WHERE { ?o a hkg:Observation }")[0]["n"]
-    assert counts["entities"] > 100
-    assert observations > 200
+    dates = store.select(
+        """SELECT (COUNT(*) AS ?n) WHERE { ?e ?p ?d VALUES ?p { hkg:established hkg:launched hkg:published
+             hkg:signed hkg:completed hkg:expectedCompletion hkg:expectedStart } }"""
+    )[0]["n"]
+    relations = store.select(
+        """SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o }
+             FILTER(?g NOT IN (<https://w3id.org/hkgraph/graph/inferred>, <https://w3id.org/hkgraph/graph/sources>))
+             FILTER(STRSTARTS(STR(?s), "https://w3id.org/hkgraph/id/") && STRSTARTS(STR(?o), "https://w3id.org/hkgraph/id/"))
+             FILTER(?p NOT IN (prov:wasDerivedFrom, schema:observationAbout, hkg:refPeriod)) }"""
+    )[0]["n"]
+    assert entities > 100
+    assert observations + dates + relations > 200
