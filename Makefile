@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint format bench clean install system dumps vendor
+.PHONY: serve test lint format bench clean install system dumps vendor diagram-golden
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ $(YASGUI)/yasgui.min.js: package.json package-lock.json
 
 vendor: $(YASGUI)/yasgui.min.js
 
+# The real Mermaid parser the diagram tests run on our Mermaid output (pinned in tests/mermaid/package-lock.json).
+.stamp-mermaid: tests/mermaid/package.json tests/mermaid/package-lock.json
+	npm ci --prefix tests/mermaid --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
 install: .stamp-install
 
 serve: .stamp-install vendor dumps
@@ -47,7 +52,7 @@ serve: .stamp-install vendor dumps
 dumps: .stamp-install
 	$(BIN)/hkgraph export --dumps build/dumps
 
-test: .stamp-install .stamp-system vendor
+test: .stamp-install .stamp-system vendor .stamp-mermaid
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
@@ -63,6 +68,13 @@ format: .stamp-install
 # Throughput and latency of the endpoint against a bare Flask ceiling and rdflib-endpoint (loopback only).
 bench: .stamp-install vendor
 	$(BIN)/python bench/run.py
+
+# After a deliberate change of the data or the drawing: rewrite the landscape's golden DOT, then look at
+# build/landscape.png before committing it.
+diagram-golden: .stamp-install .stamp-system
+	$(BIN)/hkgraph diagram --format dot -o tests/golden/landscape.dot
+	mkdir -p build
+	$(BIN)/hkgraph diagram -o build/landscape.png
 
 clean:
 	rm -rf $(VENV) .stamp-* build dist src/*.egg-info

@@ -135,10 +135,7 @@ def test_ontology_iri_with_trailing_slash_has_suffixed_documents(client, store):
 
 def test_named_graph_document_is_its_content(client, store):
     graph = parse(client.get("/doc/graph/periods.ttl"))
-    rows = store.select(
-        "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <%s> { ?s ?p ?o } }" % store.iri("graph/periods")
-    )
-    assert len(graph) == rows[0]["n"]
+    assert len(graph) == sum(1 for _ in store.quads(store.iri("graph/periods")))
     assert (rdflib.URIRef(store.iri("id/period/2024")), rdflib.RDF.type, None) in graph
 
 
@@ -172,8 +169,21 @@ def test_404_page_is_html_with_links_and_no_traceback(client):
     assert "Traceback" not in page
 
 
-def test_unknown_document_suffix_is_404_not_500(client):
-    assert client.get("/doc/org/itc.xyz").status_code == 404
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/doc/org/itc.xyz",
+        "/doc/org/itc.ttl.ttl",
+        "/id/org/<script>x</script>",
+        "/doc/%00",
+        "/id/org/a b",
+        "/def/NoSuch",
+    ],
+)
+def test_bad_or_unknown_paths_are_404_not_500(client, path):
+    response = client.get(path, headers={"Accept": "text/html"})
+    assert response.status_code == 404
+    assert "<script>x</script>" not in response.get_data(as_text=True)
 
 
 def test_every_iri_in_the_dataset_dereferences(client, store):

@@ -89,7 +89,7 @@ def test_export_round_trips(store, fmt):
     if fmt.supports_datasets:
         parsed = Dataset()
         parsed.parse(data=payload, format=rdflib_format)
-        graphs = {str(c.identifier) for c in parsed.contexts()}
+        graphs = {str(g.identifier) for g in parsed.graphs()}
         assert set(store.graphs()) <= graphs
         back = {q for q in ox.parse(payload, format=fmt)}
         assert back == set(store.quads())

@@ -29,7 +29,7 @@ def create_app(config: Config | dict | None = None, store: Store | None = None) 
     app.extensions["hkgraph.store"] = store
 
     from hkgraph import i18n
-    from hkgraph.blueprints import dataset, home, linkeddata, search, sparql
+    from hkgraph.blueprints import dataset, diagrams, home, linkeddata, search, sparql
 
     i18n.init_app(app)
     app.register_blueprint(home.bp)
@@ -37,6 +37,7 @@ def create_app(config: Config | dict | None = None, store: Store | None = None) 
     app.register_blueprint(search.bp)
     app.register_blueprint(dataset.bp)
     app.register_blueprint(sparql.bp)
+    app.register_blueprint(diagrams.bp)
     register_error_handlers(app)
     register_http_hooks(app)
     return app
@@ -118,8 +119,11 @@ def compress(response: Response, min_bytes: int = 1024) -> None:
         return
     if not (response.mimetype or "").startswith(COMPRESSIBLE):
         return
-    response.vary.add("Accept-Encoding")
-    if response.status_code not in (200, 206) or not request.accept_encodings["gzip"]:
+    vary = response.headers.get("Vary")
+    response.headers["Vary"] = f"{vary}, Accept-Encoding" if vary else "Accept-Encoding"
+    if response.status_code not in (200, 206) or "gzip" not in request.headers.get("Accept-Encoding", ""):
+        return
+    if not request.accept_encodings["gzip"]:  # gzip;q=0
         return
     data = response.get_data()
     if len(data) >= min_bytes:

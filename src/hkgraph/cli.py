@@ -139,15 +139,68 @@ def fmt(files, check):
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
-@click.option("--timeout", default=10.0, show_default=True, type=float, help="Query time limit in seconds.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes  [default: 2 per CPU + 1]")
+@click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Query time limit in seconds (also caps a request's timeout=).",
+)
 @click.option(
     "--base-uri", default=DEFAULT_BASE, show_default=True, help="Base IRI to mint the graph's IRIs under."
 )
 @data_option
 def serve(host, port, workers, timeout, base_uri, data):
     """Serve the SPARQL endpoint and linked-data pages with gunicorn."""
+    from hkgraph.config import Config
+    from hkgraph.server import default_workers
     from hkgraph.server import serve as run_server
 
-    run_server(host=host, port=port, workers=workers, timeout=timeout, base_uri=base_uri, data=list(data))
+    config = Config(base_uri=base_uri, data=list(data), query_timeout=timeout, access_log=True)
+    run_server(config, host=host, port=port, workers=workers or default_workers())
+
+
+@main.command()
+@click.argument("entity", required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(
+        ["svg", "png", "pdf", "dot", "mermaid", "mmd", "graphml", "json"], case_sensitive=False
+    ),
+    help="Output format  [default: from -o's suffix, else svg]",
+)
+@click.option(
+    "--relations",
+    default="hierarchy,oversight,support,manages,administers,funding",
+    show_default=True,
+    help="Comma-separated relations to draw.",
+)
+@click.option("--depth", type=click.IntRange(min=1), help="Steps from ENTITY to go  [default: all]")
+@click.option(
+    "--direction",
+    type=click.Choice(["down", "up", "both"]),
+    help="What to draw around ENTITY: below it, above it or both  [default: both; down for the landscape]",
+)
+@click.option("--lang", default="en", show_default=True, help="Label language: en, zh-Hans or zh-Hant.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default stdout)."
+)
+@data_option
+def diagram(entity, fmt, relations, depth, direction, lang, output, data):
+    """Draw the organisation structure around ENTITY (IRI, slug, abbreviation such as ITC, or name such as
+    创新科技署); without ENTITY, the whole landscape from the government down."""
+    from hkgraph.diagram import draw, format_for
+
+    fmt = format_for(fmt, output)
+    if fmt in ("png", "pdf") and not output and sys.stdout.isatty():
+        raise click.UsageError(f"{fmt} is binary: give -o FILE or redirect the output")
+    payload = draw(
+        open_store(data), entity, fmt=fmt, relations=relations, depth=depth, direction=direction, lang=lang
+    )
+    if output:
+        Path(output).write_bytes(payload)
+    else:
+        sys.stdout.buffer.write(payload)

@@ -94,6 +94,12 @@ def labels(store: Store, iri: str) -> dict[str, str]:
     return out
 
 
+def asserted_types(store: Store, iri: str) -> list[str]:
+    """The classes the data gives a resource (its most specific ones), without inferred superclasses."""
+    inferred = store.inferred_graph
+    return sorted({q.object.value for q in store.match(iri, RDF_TYPE) if q.graph_name != inferred})
+
+
 def names_of(store: Store, iris) -> dict[str, dict[str, str]]:
     """Labels of many IRIs: IRI → {lower-case lang: label}, only those that have one."""
     found = {iri: labels(store, iri) for iri in set(iris)}
@@ -150,7 +156,7 @@ def describe(store: Store, iri: str, texts: Mapping[int, str] | None = None) -> 
                 triples |= {
                     ox.Triple(q.subject, q.predicate, q.object) for q in store.match(other, RDFS_LABEL)
                 }
-    d.triples = sorted(triples, key=str)
+    d.triples = sorted(triples, key=lambda t: (t.subject != node, str(t)))  # the resource's own first
     return d
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
@@ -116,6 +117,14 @@ class SearchIndex:
                 best[name.iri] = Hit(name.iri, score, name.text, self.ranks.get(name.iri, 3))
         hits = sorted(best.values(), key=lambda h: (-h.score, h.rank, len(h.matched), h.iri))
         return hits[:limit], len(hits)
+
+    def similar(self, text: str, limit: int = 5) -> list[str]:
+        """Resources whose names are spelled like the text (for typos: "commision" finds "Commission")."""
+        by_key: dict[str, str] = {}
+        for name in self.names:
+            by_key.setdefault(name.key, name.iri)
+        keys = difflib.get_close_matches(normalise(text), list(by_key), n=limit * 2, cutoff=0.75)
+        return list(dict.fromkeys(by_key[k] for k in keys))[:limit]
 
 
 def match_quality(query: str, name: Name) -> int:

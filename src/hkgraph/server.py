@@ -35,7 +35,8 @@ class GunicornApp(BaseApplication):
 
     def load_config(self):
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # settings this gunicorn version does not know are skipped
+                self.cfg.set(key, value)
 
     def load(self):
         return self.application
@@ -53,6 +54,7 @@ def gunicorn_options(host: str, port: int, workers: int, query_timeout: float) -
         "errorlog": "-",
         "limit_request_line": 8190,  # longest GET; longer queries are POSTed (up to max_request_bytes)
         "proc_name": "hkgraph",
+        "control_socket_disable": True,  # no shared ~/.gunicorn socket between instances
     }
 
 

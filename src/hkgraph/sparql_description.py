@@ -29,9 +29,10 @@ def count(n: int) -> ox.Literal:
 
 def dataset_statistics(store) -> dict:
     """VoID counts of the default graph (the union of all graphs) and the triples of each named graph."""
+    # a triple stated in two graphs is one triple of the union (pyoxigraph's union repeats it: DISTINCT)
     totals = store.select(
         """SELECT (COUNT(*) AS ?triples) (COUNT(DISTINCT ?s) AS ?subjects) (COUNT(DISTINCT ?p) AS ?properties)
-                   (COUNT(DISTINCT ?o) AS ?objects) WHERE {{ ?s ?p ?o }}"""
+                  (COUNT(DISTINCT ?o) AS ?objects) WHERE { SELECT DISTINCT ?s ?p ?o WHERE { ?s ?p ?o } }"""
     )[0]
     classes = store.select("SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { ?s a ?c }")[0]["n"]
     entities = store.select(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pyoxigraph as ox
 
@@ -127,10 +128,11 @@ def by_accept(accept: str | None, kind: str, html: bool) -> ResultFormat:
     return dict(offered)[chosen]
 
 
+@lru_cache(maxsize=512)
 def choose_format(
     kind: str, accept: str | None, format_param: str | None, html: bool = False
 ) -> ResultFormat:
-    """The result format for a request: format= wins over Accept."""
+    """The result format for a request: format= wins over Accept (answers are remembered: headers repeat)."""
     if format_param:
         return by_name(format_param, kind, html)
     return by_accept(accept, kind, html)

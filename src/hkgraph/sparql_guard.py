@@ -29,6 +29,7 @@ TOKEN = re.compile(
   | (?P<var>[?$][\w\u00b7\u0300-\u036f\u203f\u2040]*)
   | (?P<pname>[{_NAME_CHARS}]*:(?:[{_NAME_CHARS}:]|{_LOCAL_ESCAPE})*)
   | (?P<word>[{_NAME_CHARS}]+)
+  | (?P<space>\s+)
   | (?P<other>.)
     """,
     re.VERBOSE | re.DOTALL,
@@ -38,12 +39,6 @@ CODEPOINT_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 QUERY_FORMS = {"SELECT", "ASK", "CONSTRUCT", "DESCRIBE"}
 UPDATE_KEYWORDS = {"INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY", "MOVE", "ADD", "WITH"}
 PROLOGUE_KEYWORDS = {"BASE", "PREFIX", "VERSION"}
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str
-    text: str
 
 
 @dataclass(frozen=True)
@@ -59,8 +54,9 @@ class QueryShape:
         return "graph" if self.form in ("CONSTRUCT", "DESCRIBE") else "solutions"
 
 
-def tokens(text: str) -> list[Token]:
-    return [Token(m.lastgroup, m.group()) for m in TOKEN.finditer(text)]
+def tokens(text: str) -> list[tuple[str, str]]:
+    """(kind, text) pairs: comment, string, iri, var, pname, word, space or other."""
+    return [(m.lastgroup, m.group()) for m in TOKEN.finditer(text)]
 
 
 def unescape_codepoints(text: str) -> str:
@@ -75,34 +71,36 @@ def unescape_codepoints(text: str) -> str:
     return CODEPOINT_ESCAPE.sub(char, text)
 
 
-def service_token(toks: list[Token]) -> str | None:
+def service_token(toks: list[tuple[str, str]]) -> str | None:
     """The first token that is or may hide the SERVICE keyword, or None.
 
     A bare word or a prefix containing 'service' counts (the parser accepts '1SERVICE' or 'SERVICE:x');
     a variable and the local part of a prefixed name ('hkg:DigitalService') do not.
     """
-    for tok in toks:
-        if tok.kind == "word" and "service" in tok.text.lower():
-            return tok.text
-        if tok.kind == "pname" and "service" in tok.text.split(":", 1)[0].lower():
-            return tok.text
+    for kind, text in toks:
+        if kind == "word" and "service" in text.lower():
+            return text
+        if kind == "pname" and "service" in text.split(":", 1)[0].lower():
+            return text
     return None
 
 
-def code_words(toks: list[Token]) -> list[str]:
-    return [t.text.upper() for t in toks if t.kind == "word"]
+def code_words(toks: list[tuple[str, str]]) -> list[str]:
+    return [text.upper() for kind, text in toks if kind == "word"]
 
 
 def inspect_query(text: str) -> QueryShape:
     """Refuse SERVICE (400) and updates (403) before anything runs; else say the form and dataset clause."""
-    for variant in (text, unescape_codepoints(text)):
-        found = service_token(tokens(variant))
+    toks = tokens(text)
+    unescaped = unescape_codepoints(text)
+    for variant in (toks, tokens(unescaped) if unescaped != text else []):
+        found = service_token(variant)
         if found is not None:
             raise QueryRefused(
                 f"SERVICE is not allowed on this endpoint (found {found!r}): federated queries would make "
                 "this server call other servers. Run the query against each endpoint separately."
             )
-    words = code_words(tokens(text))
+    words = code_words(toks)
     first = next((w for w in words if w not in PROLOGUE_KEYWORDS), "")
     if first in UPDATE_KEYWORDS:
         raise UpdateRefused(
@@ -114,17 +112,17 @@ def inspect_query(text: str) -> QueryShape:
 
 def declared_prefixes(text: str) -> set[str]:
     """The prefixes a query declares with PREFIX."""
-    toks = [t for t in tokens(text) if t.kind not in ("comment",) and not t.text.isspace()]
+    toks = [(kind, t) for kind, t in tokens(text) if kind not in ("comment", "space")]
     return {
-        toks[i + 1].text.split(":", 1)[0]
-        for i, t in enumerate(toks[:-1])
-        if t.kind == "word" and t.text.upper() == "PREFIX" and toks[i + 1].kind == "pname"
+        toks[i + 1][1].split(":", 1)[0]
+        for i, (kind, t) in enumerate(toks[:-1])
+        if kind == "word" and t.upper() == "PREFIX" and toks[i + 1][0] == "pname"
     }
 
 
 def used_prefixes(text: str) -> set[str]:
     """The prefixes a query's prefixed names use (declared or not)."""
-    return {t.text.split(":", 1)[0] for t in tokens(text) if t.kind == "pname"}
+    return {t.split(":", 1)[0] for kind, t in tokens(text) if kind == "pname"}
 
 
 def with_prefix_declarations(text: str, prefixes: dict[str, str]) -> str:

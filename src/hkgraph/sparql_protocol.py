@@ -45,6 +45,16 @@ def decode_parameters(raw: bytes, where: str) -> list[tuple[str, str]]:
     ]  # fmt: skip
 
 
+def url_parameters(request) -> list[tuple[str, str]]:
+    """The URL's parameters as Flask parsed them (once per request, shared with other hooks). Werkzeug keeps
+    bytes that are not UTF-8 as %XX: if a '%' or a replacement character is left, the raw query string is
+    read again strictly, to reject what is not UTF-8."""
+    pairs = list(request.args.items(multi=True))
+    if any("%" in k or "%" in v or "\ufffd" in k or "\ufffd" in v for k, v in pairs):
+        return decode_parameters(request.query_string, "URL")
+    return pairs
+
+
 def graph_iris(params: list[tuple[str, str]], name: str) -> tuple[str, ...] | None:
     values = [v.strip() for k, v in params if k == name]
     for value in values:
@@ -96,7 +106,7 @@ def read_request(request, max_timeout: float, max_bytes: int) -> SparqlRequest:
         raise PayloadTooLarge(
             f"the URL has {len(request.query_string)} bytes of parameters; at most {max_bytes}"
         )
-    params = decode_parameters(request.query_string, "URL")
+    params = url_parameters(request)
     body_query = None
     if request.method == "POST":
         body_params, body_query = read_body(request, max_bytes)

@@ -10,6 +10,7 @@ Results are serialised inside the runner by pyoxigraph's own serialisers, within
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import math
@@ -154,7 +155,7 @@ def solutions_body(result: ox.QuerySolutions, fmt: ResultFormat, job: Job) -> tu
 
 
 def graph_body(
-    result: ox.QueryTriples, fmt: ResultFormat, job: Job, prefixes: dict
+    result: ox.QueryTriples, fmt: ResultFormat, job: Job, prefixes: dict | None
 ) -> tuple[bytes, int, str]:
     """CONSTRUCT/DESCRIBE results within the caps, serialised by pyoxigraph with the graph's prefixes."""
     triples = list(itertools.islice(result, job.max_rows + 1))
@@ -208,7 +209,9 @@ def execute(store, job: Job) -> Outcome:
             body, rows, truncated = solutions_body(result, fmt, job)
         else:
             fmt = fmt if fmt.kind == "graph" else TURTLE
-            body, rows, truncated = graph_body(result, fmt, job, store.prefixes())
+            # prefixes make Turtle, TriG and RDF/XML readable; they only cost time in the other syntaxes
+            readable = fmt.ox_format in (ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG, ox.RdfFormat.RDF_XML)
+            body, rows, truncated = graph_body(result, fmt, job, store.prefixes() if readable else None)
     except QuerySyntaxError as err:
         raise QuerySyntaxError(point_at_error(err.message, job.query)) from None
     except (RuntimeError, OSError, ValueError, TypeError) as err:
@@ -280,14 +283,10 @@ def _stop_process(pid: int, fd: int, owner: int) -> int:
     """Kill and reap a runner (only from the process that forked it); its wait status."""
     if os.getpid() != owner:
         return 0
-    try:
+    with contextlib.suppress(OSError):
         os.close(fd)
-    except OSError:
-        pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     try:
         return os.waitpid(pid, 0)[1]
     except ChildProcessError:

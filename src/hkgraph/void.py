@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pyoxigraph as ox
 
 from hkgraph import __version__
-from hkgraph.dumps import DUMP_FORMATS, Manifest
+from hkgraph.dumps import Manifest
 from hkgraph.stats import graph_stats
 from hkgraph.store import Store
 

@@ -6,6 +6,7 @@ import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory
 
 from hkgraph.app import cached, get_store
+from hkgraph.blueprints.linkeddata import curie
 from hkgraph.describe import names_of
 from hkgraph.dumps import CHECKSUMS, MANIFEST, Manifest, checksums_text, ensure_dumps
 from hkgraph.errors import NotFound
@@ -51,7 +52,7 @@ def void():
             title=TITLE,
             description=DESCRIPTION,
             format_names=FORMAT_NAMES,
-            name=labeller(names, current_language(), lambda iri: iri),
+            name=labeller(names, current_language(), curie),
         )
         response = Response(page, mimetype="text/html")
     else:

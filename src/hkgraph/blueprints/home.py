@@ -9,7 +9,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
 from hkgraph.app import cached, get_store
-from hkgraph.describe import RDF_TYPE, SCHEMA, names_of
+from hkgraph.describe import SCHEMA, asserted_types, names_of
 from hkgraph.i18n import current_language, labeller, pick
 from hkgraph.queries import named_queries
 from hkgraph.search import to_traditional
@@ -50,7 +50,7 @@ def index():
     store = get_store()
     lang = current_language()
     examples = cached("hkgraph.example_resources", lambda: example_resources(store))
-    types = {iri: [q.object.value for q in store.match(iri, RDF_TYPE)][:1] for iri in examples}
+    types = {iri: asserted_types(store, iri)[:1] for iri in examples}
     names = names_of(store, [*examples, *(t for ts in types.values() for t in ts)])
     descriptions = {
         iri: {

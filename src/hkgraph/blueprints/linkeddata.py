@@ -19,6 +19,7 @@ from hkgraph import describe as d
 from hkgraph.app import cached, get_store
 from hkgraph.errors import NotAcceptable, NotFound
 from hkgraph.i18n import current_language, labeller, pick, predicate_labels
+from hkgraph.negotiation import choose
 from hkgraph.ontology import class_doc, overview, property_doc
 from hkgraph.store import Store
 
@@ -49,6 +50,7 @@ OWL = "http://www.w3.org/2002/07/owl#"
 SKOS = "http://www.w3.org/2004/02/skos/core#"
 DCT = "http://purl.org/dc/terms/"
 VANN = "http://purl.org/vocab/vann/"
+# How a page groups a resource's properties; "def/..." is relative to the store's base.
 NAME_PROPERTIES = (
     d.RDFS_LABEL,
     SKOS + "prefLabel",
@@ -56,7 +58,8 @@ NAME_PROPERTIES = (
     "def/abbreviation",
     SKOS + "hiddenLabel",
 )
-PROVENANCE_PROPERTIES = (d.PROV_DERIVED, "def/quote", SKOS + "editorialNote")
+CITATION_PROPERTIES = (d.PROV_DERIVED, "def/quote")  # shown in the provenance box instead
+PROVENANCE_PROPERTIES = (SKOS + "editorialNote",)
 INBOUND_SHOWN = 50
 
 
@@ -110,8 +113,6 @@ def sparql_describe_url(iri: str) -> str:
 
 def negotiate(accept: str | None) -> str:
     """The format suffix a client's Accept header prefers (HTML on a tie); 406 when none fits."""
-    from hkgraph.negotiation import choose
-
     offered = [media for media, _ in FORMATS.values()] + list(ALIASES)
     media = choose(accept, offered)
     return ALIASES.get(media) or next(s for s, (m, _) in FORMATS.items() if m == media)
@@ -142,7 +143,11 @@ def link_header(rel: str) -> str:
 
 
 def known(store: Store, rel: str) -> bool:
-    return store.mentions(store.iri(rel))
+    """Whether the graph mentions the IRI base + rel (a path that makes no valid IRI is not known)."""
+    try:
+        return store.mentions(store.iri(rel))
+    except ValueError:
+        return False
 
 
 def not_found(store: Store, rel: str) -> NotFound:
@@ -164,8 +169,8 @@ def close_matches(store: Store, rel: str, limit: int = 8) -> list[str]:
     words = rel.rstrip("/").rpartition("/")[2].replace("-", " ").strip()
     if words:
         hits, _ = search_index().search(words, limit)
-        found += [h.iri for h in hits if h.iri not in found]
-    return found[:limit]
+        found += [iri for iri in search_index().similar(words) + [h.iri for h in hits] if iri not in found]
+    return list(dict.fromkeys(found))[:limit]
 
 
 def subject_paths(store: Store) -> list[str]:
@@ -310,20 +315,29 @@ def page_common(store: Store, rel: str) -> dict:
 
 
 def render_resource(store: Store, rel: str) -> str:
+    """A resource's page: header, figures, sources, structure, ontology or shape details, properties, links in."""
     iri = store.iri(rel)
     lang = current_language()
     desc = d.describe(store, iri, paragraph_texts())
+    types = set(desc.types)
+    cdoc = class_doc(store, iri) if OWL + "Class" in types else None
+    pdoc = property_doc(store, iri) if types & PROPERTY_TYPES else None
     names = {**predicate_labels(), **desc.names}
+    if cdoc:
+        names.update(d.names_of(store, cdoc.examples + cdoc.domain_of + cdoc.range_of + cdoc.subclasses))
+    if pdoc:
+        examples = [s for s, _ in pdoc.examples] + [o.value for _, o in pdoc.examples if d.is_iri(o)]
+        names.update(d.names_of(store, examples + pdoc.kinds + pdoc.domain + pdoc.range + pdoc.inverse))
     name = labeller(names, lang, curie)
-    name_properties = [store.iri(p) if not p.startswith("http") else p for p in NAME_PROPERTIES]
-    prov_properties = [store.iri(p) if not p.startswith("http") else p for p in PROVENANCE_PROPERTIES]
+    name_properties = absolute(store, NAME_PROPERTIES)
+    citation_properties = absolute(store, CITATION_PROPERTIES)
     groups: dict[str, list] = {"names": [], "about": [], "relationships": [], "provenance": []}
     for predicate, values in desc.outbound.items():
-        if predicate == RDF_TYPE or (predicate in prov_properties[:2] and desc.citations):
+        if predicate == RDF_TYPE or (predicate in citation_properties and desc.citations):
             continue  # shown in the header and in the provenance box
         if predicate in name_properties:
             group = "names"
-        elif predicate in prov_properties:
+        elif predicate in citation_properties or predicate in PROVENANCE_PROPERTIES:
             group = "provenance"
         elif all(isinstance(v, ox.NamedNode) and v.value.startswith(store.base) for v in values):
             group = "relationships"
@@ -342,7 +356,6 @@ def render_resource(store: Store, rel: str) -> str:
     one_line = pick(literal_map(desc.outbound.get(d.SCHEMA + "description", [])), lang) or pick(
         literal_map(desc.outbound.get(SKOS + "definition", [])), lang
     )
-    types = set(desc.types)
     return render_template(
         "linked/resource.html",
         **page_common(store, rel),
@@ -355,8 +368,8 @@ def render_resource(store: Store, rel: str) -> str:
         groups=[(key, values) for key, values in groups.items() if values],
         inbound=inbound,
         inbound_shown=INBOUND_SHOWN,
-        class_doc=class_doc(store, iri) if OWL + "Class" in types else None,
-        property_doc=property_doc(store, iri) if types & PROPERTY_TYPES else None,
+        class_doc=cdoc,
+        property_doc=pdoc,
         shape_list=shapes(store) if defining_graph(store, iri) and rel.startswith("shapes/") else None,
     )
 
@@ -367,6 +380,11 @@ PROPERTY_TYPES = {
     OWL + "AnnotationProperty",
     "http://www.w3.org/1999/02/22-rdf-syntax-ns#Property",
 }
+
+
+def absolute(store: Store, iris: tuple[str, ...]) -> list[str]:
+    """IRIs with those relative to the base ("def/quote") made absolute."""
+    return [iri if iri.startswith("http") else store.iri(iri) for iri in iris]
 
 
 def literal_map(values) -> dict[str, str]:
@@ -388,6 +406,7 @@ def shapes(store: Store) -> list[tuple[str, list[str]]]:
 
 
 def render_ontology(store: Store, rel: str) -> str:
+    """The ontology's documentation: header, class hierarchy, classes, properties, measures, units."""
     doc = cached("hkgraph.ontology_overview", lambda: overview(store))
     lang = current_language()
     names = {**predicate_labels(), **doc.names}
@@ -413,6 +432,7 @@ def render_ontology(store: Store, rel: str) -> str:
 
 
 def render_graph(store: Store, rel: str) -> str:
+    """A named graph's page: its size, source file and the resources it describes."""
     iri = store.iri(rel)
     lang = current_language()
     subjects: dict[str, list[str]] = {}
@@ -437,6 +457,23 @@ def render_graph(store: Store, rel: str) -> str:
 
 
 # Template helpers -------------------------------------------------------------------------
+
+
+RDF_FIRST = "http://www.w3.org/1999/02/22-rdf-syntax-ns#first"
+RDF_REST = "http://www.w3.org/1999/02/22-rdf-syntax-ns#rest"
+RDF_NIL = "http://www.w3.org/1999/02/22-rdf-syntax-ns#nil"
+
+
+def list_items(node, blank: dict) -> list | None:
+    """The members of an RDF list (rdf:first/rdf:rest) starting at a blank node, or None if it is not one."""
+    items = []
+    while isinstance(node, ox.BlankNode):
+        props = blank.get(node.value, {})
+        if set(props) != {RDF_FIRST, RDF_REST} or len(props[RDF_FIRST]) != 1 or len(items) > 1000:
+            return None
+        items.append(props[RDF_FIRST][0])
+        node = props[RDF_REST][0]
+    return items if isinstance(node, ox.NamedNode) and node.value == RDF_NIL else None
 
 
 def language_tag(tag: str) -> str:
@@ -464,16 +501,36 @@ def format_number(value: str) -> str:
     return f"{number.normalize():,f}"
 
 
+# Large numbers the way each language says them: 10500000000 → 105亿 / 10.5 billion.
+MAGNITUDES = {
+    "en": ((Decimal(10) ** 9, " billion"), (Decimal(10) ** 6, " million")),
+    "zh": ((Decimal(10) ** 8, "亿"), (Decimal(10) ** 4, "万")),
+}
+
+
+def readable_number(value: str, lang: str) -> str:
+    """A number as a reader of the language writes it: 105亿 or 10.5 billion when exact, else 400,000."""
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return value
+    for size, word in MAGNITUDES["en" if lang == "en" else "zh"]:
+        scaled = (number / size).normalize()
+        if abs(number) >= size * 10 ** (0 if lang == "en" else 1) and -scaled.as_tuple().exponent <= 2:
+            return format_number(str(scaled)) + word
+    return format_number(value)
+
+
 UNIT = "http://qudt.org/vocab/unit/"
 PLAIN_UNITS = {UNIT + "NUM", UNIT + "UNITLESS"}
 
 
 def figure_value(figure: d.Figure, name) -> str:
-    """An observation's value as people read it: qualifier, number and unit (HK$33,000,000,000)."""
+    """An observation's value as people read it: qualifier, number and unit (HK$33 billion, 约330亿港元)."""
     if figure.value is None:
         return ""
-    number = format_number(figure.value.value)
     lang = current_language()
+    number = readable_number(figure.value.value, lang)
     unit = figure.unit or ""
     if unit in PLAIN_UNITS or not unit:
         text = number
@@ -503,4 +560,5 @@ def linked_data_helpers():
         "figure_value": figure_value,
         "format_number": format_number,
         "language_tag": language_tag,
+        "list_items": list_items,
     }

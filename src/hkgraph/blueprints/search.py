@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, render_template, request
 
 from hkgraph import describe as d
 from hkgraph.app import cached, get_store
+from hkgraph.blueprints.linkeddata import local_href
 from hkgraph.errors import BadRequest
 from hkgraph.i18n import LANGUAGES, current_language, labeller, pick
 from hkgraph.negotiation import choose
@@ -45,11 +46,9 @@ def wanted_limit() -> int:
 
 def result(hit: Hit, lang: str) -> dict:
     """One hit with what a person or a script needs: names, type, one-line description, where to go."""
-    from hkgraph.blueprints.linkeddata import local_href
-
     store = get_store()
     labels = d.labels(store, hit.iri)
-    types = [q.object.value for q in store.match(hit.iri, d.RDF_TYPE)]
+    types = d.asserted_types(store, hit.iri)
     descriptions = {
         (q.object.language or "").lower(): q.object.value
         for q in store.match(hit.iri, d.SCHEMA + "description")

@@ -81,15 +81,19 @@ def make_job(req: SparqlRequest, query_dataset: bool, format_key: str) -> Job:
 
 def cacheable(response: Response, tag: str) -> Response:
     """ETag from the dataset version and the request; results may be reused until the data changes."""
-    response.set_etag(tag, weak=True)
+    response.headers["ETag"] = f'W/"{tag}"'
     response.headers["Cache-Control"] = f"public, max-age={settings().cache_max_age}"
-    response.vary.add("Accept")
+    response.headers["Vary"] = "Accept"
     return response
 
 
 def not_modified(tag: str) -> Response | None:
     """304 if a GET revalidates a representation the client already has."""
-    if request.method in ("GET", "HEAD") and request.if_none_match.contains_weak(tag):
+    if (
+        request.method in ("GET", "HEAD")
+        and "If-None-Match" in request.headers
+        and request.if_none_match.contains_weak(tag)
+    ):
         g.cache = "304"
         return cacheable(Response(status=304), tag)
     return None
@@ -118,7 +122,7 @@ def results_response(job: Job) -> Response:
         response.headers["X-SPARQL-MaxRows"] = str(job.max_rows)
         response.headers["X-SPARQL-MaxBytes"] = str(job.max_bytes)
         response.headers["Cache-Control"] = "no-store"
-        response.vary.add("Accept")
+        response.headers["Vary"] = "Accept"
         return response
     return cacheable(response, tag)
 
@@ -201,10 +205,12 @@ def entity_href(iri: str) -> str:
 
 
 def short_name(iri: str, prefixes: dict[str, str]) -> str:
-    for prefix, namespace in prefixes.items():
-        if iri.startswith(namespace) and len(iri) > len(namespace):
-            return f"{prefix}:{iri[len(namespace) :]}"
-    return iri
+    """prefix:local with the longest matching namespace (hkgm: before hkg:), else the IRI."""
+    matches = [(len(ns), p) for p, ns in prefixes.items() if iri.startswith(ns) and len(iri) > len(ns)]
+    if not matches:
+        return iri
+    length, prefix = max(matches)
+    return f"{prefix}:{iri[length:]}"
 
 
 def json_cell(binding: dict | None) -> dict | None:
@@ -241,7 +247,7 @@ def results_table(outcome: Outcome) -> dict:
         rows = [[term_cell(q.subject), term_cell(q.predicate), term_cell(q.object)] for q in triples]
     iris = sorted({c["value"] for row in rows for c in row if c and c["kind"] == "iri"})
     found = labels(iris, label_language())
-    prefixes = store().prefixes()
+    prefixes = {**store().prefixes(), "hkid": store().iri("id/")}
     for row in rows:
         for c in row:
             if c and c["kind"] == "iri":
@@ -279,7 +285,7 @@ def ui_page(req: SparqlRequest, run_here: bool) -> Response:
         "endpoint": url_for("sparql.endpoint"),
         "root": request.script_root + "/",
         "base": store().base,
-        "prefixes": prefixes,
+        "prefixes": {**prefixes, "hkid": store().iri("id/")},  # hkid: only shortens IRIs in the table
         "defaultQuery": with_prefix_declarations(DEFAULT_QUERY, prefixes),
         "examples": examples(prefixes),
         "query": req.query,

@@ -22,10 +22,12 @@
   }
 
   function shortName(iri, prefixes) {
+    var best = null; // the longest matching namespace, so hkgm: wins over hkg:
     for (var p in prefixes) {
-      if (iri.indexOf(prefixes[p]) === 0 && iri.length > prefixes[p].length) return p + ":" + iri.slice(prefixes[p].length);
+      var ns = prefixes[p];
+      if (iri.indexOf(ns) === 0 && iri.length > ns.length && (!best || ns.length > prefixes[best].length)) best = p;
     }
-    return iri;
+    return best ? best + ":" + iri.slice(prefixes[best].length) : iri;
   }
 
   // IRIs in the table: the label (escaped) and a link to the entity's page on this server.

@@ -1,0 +1,132 @@
+"""Hard limits: a result cap with an explicit truncation signal, a query time limit that stops runaway
+queries while others are answered, a memory cap per query, and a request size cap."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+
+import pyoxigraph as ox
+import pytest
+import requests
+
+from hkgraph.app import create_app
+from hkgraph.config import Config
+
+ALL_LABELS = "SELECT ?s ?label WHERE { ?s rdfs:label ?label } ORDER BY ?s ?label"
+ALL_LABEL_TRIPLES = "CONSTRUCT { ?s rdfs:label ?label } WHERE { ?s rdfs:label ?label }"
+COUNT_CROSS_JOIN = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+ORDER_CROSS_JOIN = "SELECT ?a ?d WHERE { ?a ?b ?c . ?d ?e ?f } ORDER BY ?c ?f LIMIT 1"
+
+
+def limited_client(dumps_dir, store, **limits):
+    config = Config(testing=True, dumps_dir=str(dumps_dir), **limits)
+    return create_app(config, store=store).test_client()
+
+
+def solution_count(response) -> int:
+    if response.mimetype == "text/csv":
+        return len(list(csv.DictReader(io.StringIO(response.get_data(as_text=True)))))
+    fmt = ox.QueryResultsFormat.from_media_type(response.mimetype)
+    return len(list(ox.parse_query_results(response.data, fmt)))
+
+
+def triple_count(response) -> int:
+    return len(list(ox.parse(response.data, format=ox.RdfFormat.from_media_type(response.mimetype))))
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml", "csv", "tsv"])
+def test_rows_over_the_cap_are_cut_with_206_and_headers(dumps_dir, store, fmt):
+    assert len(store.select(ALL_LABELS)) > 10
+    client = limited_client(dumps_dir, store, max_rows=10)
+    response = client.get("/sparql", query_string={"query": ALL_LABELS, "format": fmt})
+    assert response.status_code == 206
+    assert response.headers["X-SPARQL-Truncated"] == "rows"
+    assert response.headers["X-SPARQL-MaxRows"] == "10"
+    assert response.headers["X-SPARQL-Rows"] == "10"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert solution_count(response) == 10  # a complete, parseable document with the first rows
+
+
+@pytest.mark.parametrize("fmt", ["turtle", "ntriples", "nquads", "trig", "jsonld", "rdfxml"])
+def test_triples_over_the_cap_are_cut_with_206(dumps_dir, store, fmt):
+    client = limited_client(dumps_dir, store, max_rows=7)
+    response = client.get("/sparql", query_string={"query": ALL_LABEL_TRIPLES, "format": fmt})
+    assert response.status_code == 206
+    assert response.headers["X-SPARQL-Truncated"] == "rows"
+    assert triple_count(response) == 7
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml", "tsv", "turtle"])
+def test_bytes_over_the_cap_are_cut_at_a_row_boundary(dumps_dir, store, fmt):
+    client = limited_client(dumps_dir, store, max_result_bytes=3000)
+    query = ALL_LABEL_TRIPLES if fmt == "turtle" else ALL_LABELS
+    response = client.get("/sparql", query_string={"query": query, "format": fmt})
+    assert response.status_code == 206
+    assert response.headers["X-SPARQL-Truncated"] == "bytes"
+    assert len(response.data) <= 3000
+    kept = triple_count(response) if fmt == "turtle" else solution_count(response)
+    assert 0 < kept == int(response.headers["X-SPARQL-Rows"]) < len(store.select(ALL_LABELS))
+
+
+def test_a_result_that_fits_exactly_is_not_marked(dumps_dir, store):
+    client = limited_client(dumps_dir, store, max_rows=10)
+    response = client.get("/sparql", query_string={"query": ALL_LABELS + " LIMIT 10", "format": "json"})
+    assert response.status_code == 200
+    assert "X-SPARQL-Truncated" not in response.headers
+    assert solution_count(response) == 10
+
+
+def test_timeout_parameter_stops_a_runaway_query(client):
+    response = client.get("/sparql", query_string={"query": COUNT_CROSS_JOIN, "timeout": "0.5"})
+    assert response.status_code == 503
+    assert "time limit of 0.5 s" in response.get_data(as_text=True)
+    after = client.get("/sparql", query_string={"query": "ASK { ?s ?p ?o }", "format": "json"})
+    assert after.json["boolean"] is True  # a fresh runner answers the next query
+
+
+def test_timeout_parameter_cannot_exceed_the_servers_limit(dumps_dir, store):
+    client = limited_client(dumps_dir, store, query_timeout=0.5)
+    response = client.get("/sparql", query_string={"query": COUNT_CROSS_JOIN, "timeout": "60"})
+    assert response.status_code == 503
+    assert "time limit of 0.5 s" in response.get_data(as_text=True)
+
+
+def test_memory_cap_stops_a_query_that_grows(dumps_dir, store):
+    client = limited_client(dumps_dir, store, query_memory_bytes=64 * 1024 * 1024, query_timeout=60)
+    response = client.get("/sparql", query_string={"query": ORDER_CROSS_JOIN})
+    assert response.status_code == 503
+    assert "more memory" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("runaway", [COUNT_CROSS_JOIN, ORDER_CROSS_JOIN], ids=["count", "order-by"])
+def test_live_server_stops_runaway_query_and_answers_others_meanwhile(sparql_server, runaway):
+    """Against real gunicorn: the runaway gets an HTTP error (not a hung connection) and, while it is
+    still running, another client's simple query is answered."""
+    from conftest import SPARQL_SERVER_TIMEOUT
+
+    outcome = {}
+
+    def slow_client():
+        outcome["response"] = requests.post(
+            sparql_server.endpoint, data={"query": runaway}, timeout=SPARQL_SERVER_TIMEOUT + 20
+        )
+
+    thread = threading.Thread(target=slow_client)
+    thread.start()
+    simple = requests.get(
+        sparql_server.endpoint, params={"query": "SELECT ?s WHERE { ?s rdfs:label ?label } LIMIT 3"},
+        headers={"Accept": "application/sparql-results+json"}, timeout=SPARQL_SERVER_TIMEOUT + 20,
+    )  # fmt: skip
+    answered_while_running = thread.is_alive()
+    thread.join()
+    assert simple.status_code == 200
+    assert len(simple.json()["results"]["bindings"]) == 3
+    assert answered_while_running
+    response = outcome["response"]
+    assert response.status_code == 503
+    # the time limit, or for the sort the per-query memory cap, whichever it reaches first
+    assert f"time limit of {SPARQL_SERVER_TIMEOUT:g} s" in response.text or "more memory" in response.text
+    after = requests.get(sparql_server.endpoint, params={"query": "ASK {}", "format": "json"}, timeout=10)
+    assert after.json()["boolean"] is True
