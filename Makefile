@@ -67,6 +67,8 @@ format: .stamp-install
 
 # Throughput and latency of the endpoint against a bare Flask ceiling and rdflib-endpoint (loopback only).
 bench: .stamp-install vendor
+	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python bench/run.py
 
 # After a deliberate change of the data or the drawing: rewrite the landscape's golden DOT, then look at

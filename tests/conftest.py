@@ -1,4 +1,10 @@
-"""Shared fixtures: one loaded store per session, the app, its test client and a CLI runner."""
+"""Shared fixtures: one loaded store per session and backend, the app, its test client and a CLI runner.
+
+The endpoint, linked-data, search and diagram tests (the modules named in BOTH_BACKENDS) run twice: on
+the embedded pyoxigraph store and on a real triplestore, a Virtuoso started for the session on loopback
+and loaded with `hkgraph load`. Every other test runs on the embedded store. Differences between the
+engines are handled in the backend (hkgraph.remote), never in a test.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +23,65 @@ from click.testing import CliRunner
 
 from hkgraph.app import create_app
 from hkgraph.config import Config
+from hkgraph.remote import RemoteStore
 from hkgraph.store import Store
+from hkgraph.virtuoso import PASSWORD, USER, run_virtuoso
+
+BOTH_BACKENDS = ("test_sparql_", "test_linked_", "test_search", "test_diagram", "test_dataset")
+
+
+def pytest_generate_tests(metafunc):
+    """Tests that use the store (or the app, client or a live server) get a backend: both in the modules
+    of BOTH_BACKENDS, else the embedded one."""
+    if "backend" in metafunc.fixturenames:
+        both = metafunc.module.__name__.startswith(BOTH_BACKENDS)
+        backends = ["memory", "virtuoso"] if both else ["memory"]
+        metafunc.parametrize("backend", backends, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
-def store() -> Store:
-    """The built-in graph, loaded once for the whole run (read-only, so sharing is safe)."""
+def backend(request) -> str:
+    """Where the graph is: "memory" (embedded pyoxigraph) or "virtuoso" (RemoteStore over its endpoint)."""
+    return request.param
+
+
+def hkgraph_load(endpoint: str, *args: str) -> str:
+    """Run `hkgraph load --endpoint ENDPOINT *args` with Virtuoso's credentials in the environment."""
+    hkgraph = Path(sys.executable).with_name("hkgraph")
+    env = {**os.environ, "HKGRAPH_ENDPOINT_USER": USER, "HKGRAPH_ENDPOINT_PASSWORD": PASSWORD}
+    done = subprocess.run(
+        [str(hkgraph), "load", "--endpoint", endpoint, *args], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"hkgraph load failed: {done.stderr}")
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def virtuoso(tmp_path_factory):
+    """One Virtuoso for the session (Debian's virtuoso-opensource, its own database, free ports on
+    127.0.0.1), loaded with the built-in graph by `hkgraph load`; stopped at the end of the session."""
+    with run_virtuoso(tmp_path_factory.mktemp("virtuoso"), query_seconds=20) as server:
+        hkgraph_load(server.endpoint)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def store(backend, request) -> Store:
+    """The built-in graph, once per backend for the whole run (read-only, so sharing is safe)."""
+    if backend == "virtuoso":
+        return RemoteStore.open(request.getfixturevalue("virtuoso").endpoint)
     return Store.load()
+
+
+def backend_options(backend: str, request, base: str | None = None) -> list[str]:
+    """`hkgraph serve` options for the backend; for Virtuoso under another base, that base is loaded first."""
+    if backend != "virtuoso":
+        return []
+    endpoint = request.getfixturevalue("virtuoso").endpoint
+    if base is not None:
+        hkgraph_load(endpoint, "--base-uri", base)
+    return ["--endpoint", endpoint]
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +117,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
+def live_server(tmp_path_factory, backend, request):
     """A real `hkgraph serve` (gunicorn) whose base IRI is its own address, so every IRI it mints is fetchable.
 
     Yields the base URL (http://127.0.0.1:PORT/); started once per test session, stopped at its end.
@@ -67,39 +125,16 @@ def live_server(tmp_path_factory):
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     log = tmp_path_factory.mktemp("live") / "server.log"
-    hkgraph = Path(sys.executable).with_name("hkgraph")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(hkgraph), "serve", "--port", str(port), "--base-uri", base, "--workers", "2"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(base + "healthz", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"hkgraph serve did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    options = backend_options(backend, request, base)
+    with serve_process(log, "--base-uri", base, "--workers", "2", *options, port=port) as (url, _):
+        yield url
 
 
 @contextlib.contextmanager
-def serve_process(log: Path, *args: str):
+def serve_process(log: Path, *args: str, port: int | None = None):
     """Run `hkgraph serve --port PORT *args` until the block ends; yields (base URL, process).
     "{base}" in an argument becomes the server's own base URL (for --base-uri)."""
-    port = free_port()
+    port = port or free_port()
     base = f"http://127.0.0.1:{port}/"
     hkgraph = Path(sys.executable).with_name("hkgraph")
     with open(log, "wb") as out:
@@ -144,10 +179,14 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def sparql_server(tmp_path_factory) -> LiveServer:
+def sparql_server(tmp_path_factory, backend, request) -> LiveServer:
     """A real gunicorn `hkgraph serve` with a 2 s query limit and 3 workers, shared by the SPARQL tests."""
     log = tmp_path_factory.mktemp("sparql") / "server.log"
-    with serve_process(log, "--timeout", str(SPARQL_SERVER_TIMEOUT), "--workers", "3") as (url, proc):
+    options = backend_options(backend, request)
+    with serve_process(log, "--timeout", str(SPARQL_SERVER_TIMEOUT), "--workers", "3", *options) as (
+        url,
+        proc,
+    ):
         yield LiveServer(url, log, proc)
 
 

@@ -68,6 +68,16 @@ def test_the_landscape_is_everything_below_the_government(store):
     assert diagram.nodes[0].iri == gov
 
 
+def test_the_trees_the_landscape_does_not_reach_are_named(store):
+    landscape = {n.iri for n in dg.build_diagram(store).nodes}
+    edges = dg.relation_edges(store, dg.RELATIONS)
+    everything = {e.upper for e in edges} | {e.lower for e in edges}
+    tops = dg.unlinked_tops(store)
+    assert not set(tops) & landscape
+    below_tops = {n.iri for top in tops for n in dg.build_diagram(store, top, direction="down").nodes}
+    assert landscape | below_tops == everything, "the landscape and the unlinked trees hold every node"
+
+
 @pytest.mark.parametrize("root", ["org/itib", "org/itc", "org/hkstp"])
 def test_one_step_down_is_exactly_the_direct_lower_neighbours(store, root):
     iri = ID + root
@@ -212,20 +222,23 @@ def test_wrapped_labels_fit_the_width_and_keep_every_character():
     )
 
 
-def test_many_leaves_under_one_node_are_folded_but_keep_their_edges(store):
+def test_many_leaves_under_one_node_are_folded_into_one_list_box(store):
     diagram = dg.build_diagram(store)
     folded = dg.folds(diagram)
-    lowers = {e.lower for e in diagram.edges}
+    assert folded, "the landscape has a node with many leaves"
     uppers = {e.upper for e in diagram.edges}
+    dot = dg.to_dot(diagram)
     for (upper, relation), leaves in folded.items():
         assert len(leaves) >= dg.FOLD_AT
+        assert f'"{diagram.node(upper).id}" -> "{dg.fold_id(diagram.node(upper), relation)}" [' in dot
         for leaf in leaves:
-            assert leaf in lowers and leaf not in uppers
+            assert leaf not in uppers, "only leaves fold"
             assert any(e.upper == upper and e.lower == leaf and e.relation == relation for e in diagram.edges)
-    dot = dg.to_dot(diagram)
+            assert f'ID="{diagram.node(leaf).id}"' in dot
+    in_list = {leaf for leaves in folded.values() for leaf in leaves}
     for e in diagram.edges:
-        line = f'"{diagram.node(e.upper).id}" -> "{diagram.node(e.lower).id}" ['
-        assert line in dot and "style=invis" not in dot.split(line)[1].split("]")[0]
+        drawn = f'"{diagram.node(e.upper).id}" -> "{diagram.node(e.lower).id}" ['
+        assert (drawn in dot) == (e.lower not in in_list)
 
 
 # Resolving names ----------------------------------------------------------------------------------------

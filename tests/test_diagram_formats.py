@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import io
 import json
 import shutil
 import subprocess
@@ -18,10 +19,12 @@ import networkx as nx
 import pytest
 
 from hkgraph import diagram as dg
+from hkgraph.store import Store, file_sources
 
 ID = "https://w3id.org/hkgraph/id/"
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}"
+GRAPHML = "http://graphml.graphdrawing.org/xmlns"
 GOLDEN = Path(__file__).parent / "golden" / "landscape.dot"
 MERMAID_DIR = Path(__file__).parent / "mermaid"
 A4_PRINTABLE = (538.6, 785.2)  # points: 190 mm × 277 mm, A4 portrait less 10 mm margins
@@ -70,12 +73,17 @@ def model_edges(diagram) -> set[tuple[str, str, str]]:
 
 
 def svg_nodes(svg: ET.Element) -> dict[str, ET.Element]:
-    """Graphviz SVG nodes by their title (the node id), legend samples left out."""
-    return {
-        g.find(f"{SVG}title").text: g
-        for g in svg.iter(f"{SVG}g")
-        if "node" in g.get("class", "").split() and "legend" not in g.get("class", "")
-    }
+    """What the SVG shows of each entity, by its id: its node, or its row in a list box (legend left out)."""
+    out = {}
+    for g in svg.iter(f"{SVG}g"):
+        classes = g.get("class", "").split()
+        if "node" in classes and "fold" in classes:
+            out.update(
+                {row.get("id")[2:]: row for row in g.iter(f"{SVG}g") if row.get("id", "").startswith("a_")}
+            )
+        elif "node" in classes and "legend" not in classes:
+            out[g.find(f"{SVG}title").text] = g
+    return out
 
 
 def svg_edges(svg: ET.Element) -> set[tuple[str, str, str]]:
@@ -90,17 +98,30 @@ def svg_edges(svg: ET.Element) -> set[tuple[str, str, str]]:
     return out
 
 
+def drawn_edges(diagram) -> set[tuple[str, str, str]]:
+    """The model's edges as drawn: an edge to a folded leaf is the edge to its list box."""
+    in_list = {leaf for leaves in dg.folds(diagram).values() for leaf in leaves}
+    return {
+        (
+            diagram.node(e.upper).id,
+            dg.fold_id(diagram.node(e.upper), e.relation) if e.lower in in_list else diagram.node(e.lower).id,
+            e.relation,
+        )
+        for e in diagram.edges
+    }
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_svg_has_the_models_nodes_and_edges_with_links(diagrams, svgs, name):
     diagram, svg = diagrams[name], svgs[name]
     nodes = svg_nodes(svg)
     assert set(nodes) == model_ids(diagram)
-    assert svg_edges(svg) == model_edges(diagram)
+    assert svg_edges(svg) == drawn_edges(diagram)
     for node in diagram.nodes:
-        anchor = nodes[node.id].find(f".//{SVG}a")
+        anchor = nodes[node.id] if nodes[node.id].tag == f"{SVG}a" else nodes[node.id].find(f".//{SVG}a")
         assert anchor.get(f"{XLINK}href") == link(node.iri)
         assert anchor.get("target") == "_top"
-        assert f"kind-{node.kind}" in nodes[node.id].get("class")
+        assert f"kind-{node.kind}" in nodes[node.id].get("class", f"kind-{node.kind}")
 
 
 def svg_text(g: ET.Element) -> str:
@@ -122,11 +143,15 @@ def test_svg_of_itib_shows_its_place_and_what_it_oversees(svgs):
 @pytest.mark.parametrize("name", ["hkstp", "hkstp-zh-Hant"])
 def test_svg_of_hkstp_shows_its_parks_and_subsidiary(svgs, name):
     nodes, edges = svg_nodes(svgs[name]), svg_edges(svgs[name])
+    assert {"facility/science-park", "org/hsitp-ltd", "facility/hsitp"} <= set(nodes)
     assert {
-        ("org/hkstp", "facility/science-park", "manages"),
         ("org/hkstp", "org/hsitp-ltd", "hierarchy"),
         ("org/hsitp-ltd", "facility/hsitp", "manages"),
     } <= edges
+    managed = [lower for upper, lower, relation in edges if upper == "org/hkstp" and relation == "manages"]
+    assert managed == ["org/hkstp#manages"], "the parks and centres HKSTP manages are folded into one list"
+    box = next(g for g in svgs[name].iter(f"{SVG}g") if g.findtext(f"{SVG}title") == "org/hkstp#manages")
+    assert nodes["facility/science-park"] in list(box.iter(f"{SVG}g"))
     expected = "Science Park" if name == "hkstp" else "香港科學園"
     assert expected in svg_text(nodes["facility/science-park"])
 
@@ -166,6 +191,11 @@ def test_graphml_is_read_by_networkx(diagrams, name, tmp_path):
         assert data["label"] == "\n".join(sum(dg.label_lines(node, diagram.lang), []))
         assert data[f"label_{diagram.lang}"] == node.labels[diagram.lang.lower()]
         assert (data["kind"], data["iri"], data["url"]) == (node.kind, node.iri, link(node.iri))
+    plain = {  # the label data Gephi shows, one line
+        el.get("id"): el.find("g:data[@key='label']", {"g": GRAPHML}).text
+        for el in ET.parse(path).getroot().iter(f"{{{GRAPHML}}}node")
+    }
+    assert plain == {n.id: n.label(diagram.lang) for n in diagram.nodes}
     predicates = {(u, v, data["relation"]): data["predicate"] for u, v, data in graph.edges(data=True)}
     for e in diagram.edges:
         assert predicates[diagram.node(e.upper).id, diagram.node(e.lower).id, e.relation] == e.predicate
@@ -271,8 +301,11 @@ def boxes(graph: dict) -> tuple[dict[str, tuple], dict[str, tuple], dict[str, se
     return nodes, clusters, members
 
 
-def overlap(a: tuple, b: tuple) -> bool:
-    return a[0] < b[2] - 0.5 and b[0] < a[2] - 0.5 and a[1] < b[3] - 0.5 and b[1] < a[3] - 0.5
+GAP = 6.0  # points: boxes closer than this look as if they touch
+
+
+def overlap(a: tuple, b: tuple, gap: float = GAP) -> bool:
+    return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -284,11 +317,11 @@ def test_nothing_overlaps(diagrams, name):
             assert not overlap(nodes[a], nodes[b]), f"{a} overlaps {b}"
         for cluster, box in clusters.items():
             if a not in members[cluster]:
-                assert not overlap(nodes[a], box), f"{a} lies on {cluster}"
+                assert not overlap(nodes[a], box, 0), f"{a} lies on {cluster}"
     cluster_names = sorted(clusters)
     for i, a in enumerate(cluster_names):
         for b in cluster_names[i + 1 :]:
-            assert not overlap(clusters[a], clusters[b]), f"{a} overlaps {b}"
+            assert not overlap(clusters[a], clusters[b], 0), f"{a} overlaps {b}"
 
 
 @pytest.mark.parametrize("name", ["landscape", "landscape-zh-Hans"])
@@ -336,3 +369,27 @@ def test_the_landscape_matches_the_golden_dot(store):
     assert got == want, (
         f"the landscape changed (regenerate with `make diagram-golden` and look at it):\n{diff[:4000]}"
     )
+
+
+def test_labels_with_markup_stay_text_in_every_format(tmp_path, mermaid_parse):
+    nasty = 'Gov <script>alert(1)</script> & "quoted" #35; {x} \\ ]] |pipe|'
+    data = tmp_path / "nasty.ttl"
+    data.write_text(
+        "@prefix hkg: <https://w3id.org/hkgraph/def/> . @prefix org: <http://www.w3.org/ns/org#> .\n"
+        "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
+        f"<{ID}org/hksar-government> a hkg:Government ; rdfs:label {json.dumps(nasty)}@en .\n"
+        f'<{ID}org/b> a hkg:Bureau ; rdfs:label "<b>B</b>"@en ; org:subOrganizationOf <{ID}org/hksar-government> .\n',
+        encoding="utf-8",
+    )
+    diagram = dg.build_diagram(Store.load(file_sources([data])))
+    svg = ET.fromstring(dg.render(diagram, "svg"))
+    assert not list(svg.iter(f"{SVG}script"))
+    texts = " ".join(t.text or "" for t in svg.iter(f"{SVG}text"))
+    assert "<script>alert(1)</script>" in texts and "<b>B</b>" in texts
+    graph = nx.read_graphml(io.BytesIO(dg.render(diagram, "graphml")))
+    assert graph.nodes["org/hksar-government"]["label_en"] == nasty
+    assert json.loads(dg.render(diagram, "json"))["nodes"][0]["label"] == nasty
+    (parsed,) = mermaid_parse([dg.to_mermaid(diagram)])
+    assert parsed["ok"], parsed.get("error")
+    shown = {v["id"]: mermaid_decode(v["text"]).replace("<br>", " ") for v in parsed["vertices"]}
+    assert shown["n_org_hksar_government"] == " ".join(sum(dg.label_lines(diagram.nodes[0], "en"), []))

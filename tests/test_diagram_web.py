@@ -198,6 +198,19 @@ def test_the_page_draws_the_landscape_inline_with_its_choices(client):
     )
 
 
+def test_the_landscape_page_names_what_the_data_does_not_link_to_the_government(client, store):
+    from hkgraph.diagram import unlinked_tops
+
+    html = client.get("/diagram", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    unlinked = html[html.index('id="diagram-unlinked"') : html.index('id="diagram-figure"')]
+    for top in unlinked_tops(store):
+        assert f'href="/diagram?root={top.removeprefix(ID).replace("/", "%2F")}&amp;lang=en"' in unlinked
+    assert (
+        "hidden"
+        in client.get("/diagram?root=ITC").get_data(as_text=True).split('id="diagram-unlinked"')[1][:20]
+    )
+
+
 def test_the_page_for_a_root_in_chinese(client):
     html = client.get("/diagram", query_string={"root": "HKSTP", "lang": "zh-Hant"}).get_data(as_text=True)
     assert '<option value="org/hkstp" selected>' in html
@@ -230,6 +243,15 @@ def test_the_embed_shows_for_organisations_only(app, path, shown):
     assert bool(html.strip()) == shown
 
 
+@pytest.mark.parametrize("path, shown", [("org/itib", True), ("facility/science-park", False)])
+def test_an_organisations_page_embeds_its_diagram(client, path, shown):
+    html = client.get(f"/doc/{path}", headers={"Accept": "text/html", "Accept-Language": "en"}).get_data(
+        as_text=True
+    )
+    assert (f'<object data="/doc/{path}/diagram.svg?lang=en" type="image/svg+xml"' in html) == shown
+    assert (f'href="/diagram?root={path.replace("/", "%2F")}&amp;lang=en"' in html) == shown
+
+
 # In a real browser --------------------------------------------------------------------------------------------
 
 
@@ -255,7 +277,8 @@ def test_choosing_a_root_redraws_the_picture_in_place(chromium, live_server):
         t.get_attribute("textContent")
         for t in chromium.find_elements(By.CSS_SELECTOR, "#diagram-figure svg g.node > title")
     }
-    assert {"org/hkstp", "facility/science-park"} <= titles
+    assert {"org/hkstp", "org/hkstp#manages"} <= titles, "HKSTP and the list of what it manages"
+    assert chromium.find_elements(By.CSS_SELECTOR, "#diagram-figure g[id='a_facility/science-park'] a")
     assert chromium.execute_script("return document.getElementById('diagram-figure').dataset.old") is None, (
         "swapped in place"
     )

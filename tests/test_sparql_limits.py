@@ -94,7 +94,7 @@ def test_timeout_parameter_cannot_exceed_the_servers_limit(dumps_dir, store):
 
 
 def test_memory_cap_stops_a_query_that_grows(dumps_dir, store):
-    client = limited_client(dumps_dir, store, query_memory_bytes=64 * 1024 * 1024, query_timeout=60)
+    client = limited_client(dumps_dir, store, query_memory_bytes=64 * 1024 * 1024, query_timeout=20)
     response = client.get("/sparql", query_string={"query": ORDER_CROSS_JOIN})
     assert response.status_code == 503
     assert "more memory" in response.get_data(as_text=True)

@@ -6,14 +6,14 @@ import gzip
 import json
 import logging
 import time
-from datetime import UTC, datetime
 
 from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from hkgraph.config import Config
-from hkgraph.errors import HkgraphError
-from hkgraph.store import Store, file_sources
+from hkgraph.errors import HkgraphError, LoadError
+from hkgraph.sparql_http_cache import ResponseCache
+from hkgraph.store import DEFAULT_BASE, Store, file_sources
 
 
 def create_app(config: Config | dict | None = None, store: Store | None = None) -> Flask:
@@ -25,7 +25,7 @@ def create_app(config: Config | dict | None = None, store: Store | None = None) 
     app.config["TESTING"] = config.testing
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     if store is None:
-        store = Store.load(file_sources(config.data) if config.data else None, base=config.base_uri)
+        store = open_store(config)
     app.extensions["hkgraph.store"] = store
 
     from hkgraph import i18n
@@ -40,7 +40,25 @@ def create_app(config: Config | dict | None = None, store: Store | None = None) 
     app.register_blueprint(diagrams.bp)
     register_error_handlers(app)
     register_http_hooks(app)
+    app.wsgi_app = ResponseCache(app.wsgi_app, config.result_cache_bytes, config.access_log)
     return app
+
+
+def open_store(config: Config) -> Store:
+    """The store the config names: a triplestore's endpoint, an on-disk store, RDF files or the built-in graph."""
+    if config.endpoint:
+        from hkgraph.remote import RemoteStore
+
+        return RemoteStore.open(config.endpoint, base=config.base_uri, timeout=config.query_timeout)
+    if config.store_dir:
+        store = Store.open(config.store_dir)
+        if config.base_uri.rstrip("/") not in (DEFAULT_BASE.rstrip("/"), store.base.rstrip("/")):
+            raise LoadError(
+                f"{config.store_dir} was built for the base {store.base}: build it again with "
+                f"--base-uri {config.base_uri} to serve it there"
+            )
+        return store
+    return Store.load(file_sources(config.data) if config.data else None, base=config.base_uri)
 
 
 def get_store() -> Store:
@@ -134,7 +152,7 @@ def compress(response: Response, min_bytes: int = 1024) -> None:
 def log_access(response: Response) -> None:
     """One JSON line per request: who asked what, the status, size, total and query time, cache use."""
     entry = {
-        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "time": round(time.time(), 3),  # Unix seconds
         "remote": request.remote_addr,
         "method": request.method,
         "path": request.path,
@@ -144,7 +162,7 @@ def log_access(response: Response) -> None:
         "query_ms": g.get("query_ms"),
         "cache": g.get("cache"),
         "query_id": g.get("query_id"),
-        "agent": request.user_agent.string[:200],
+        "agent": request.headers.get("User-Agent", "")[:200],
     }
     access_log.info(json.dumps(entry, ensure_ascii=False))
 

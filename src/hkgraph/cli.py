@@ -151,15 +151,90 @@ def fmt(files, check):
 @click.option(
     "--base-uri", default=DEFAULT_BASE, show_default=True, help="Base IRI to mint the graph's IRIs under."
 )
+@click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(file_okay=False),
+    help="Serve an on-disk store made by `hkgraph build` (each worker opens it read-only).",
+)
+@click.option("--endpoint", help="Serve the dataset `hkgraph load` put behind this SPARQL 1.1 endpoint.")
 @data_option
-def serve(host, port, workers, timeout, base_uri, data):
+def serve(host, port, workers, timeout, base_uri, store_dir, endpoint, data):
     """Serve the SPARQL endpoint and linked-data pages with gunicorn."""
     from hkgraph.config import Config
     from hkgraph.server import default_workers
     from hkgraph.server import serve as run_server
 
-    config = Config(base_uri=base_uri, data=list(data), query_timeout=timeout, access_log=True)
+    if sum(map(bool, (store_dir, endpoint, data))) > 1:
+        raise click.UsageError("give one of --store, --endpoint or --data")
+    config = Config(
+        base_uri=base_uri,
+        data=list(data),
+        store_dir=store_dir or "",
+        endpoint=endpoint or "",
+        query_timeout=timeout,
+        access_log=True,
+    )
     run_server(config, host=host, port=port, workers=workers or default_workers())
+
+
+@main.command()
+@click.option(
+    "--store",
+    "store_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to build the store in (replaced once the new one is complete).",
+)
+@click.option(
+    "--base-uri", default=DEFAULT_BASE, show_default=True, help="Base IRI to mint the graph's IRIs under."
+)
+@data_option
+def build(store_dir, base_uri, data):
+    """Bulk-load the dataset (or --data files) into an on-disk store for `serve --store`."""
+    import time
+
+    started = time.perf_counter()
+    store = Store.build(store_dir, file_sources(data) if data else None, base=base_uri)
+    click.echo(
+        f"built {store_dir}: {len(store)} triples in {len(store.graphs())} graphs "
+        f"(version {store.version}) in {time.perf_counter() - started:.1f} s"
+    )
+
+
+@main.command()
+@click.option("--endpoint", required=True, help="SPARQL 1.1 query endpoint of the triplestore.")
+@click.option("--graph-store", help="Graph Store Protocol URL to write to  [default: the engine's usual one]")
+@click.option("--update", "update_url", help="Write with SPARQL Update to this URL instead.")
+@click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(file_okay=False),
+    help="Push an on-disk store made by `hkgraph build` instead of loading files.",
+)
+@click.option(
+    "--base-uri", default=DEFAULT_BASE, show_default=True, help="Base IRI to mint the graph's IRIs under."
+)
+@data_option
+def load(endpoint, graph_store, update_url, store_dir, base_uri, data):
+    """Push the dataset into a triplestore graph by graph and verify the counts. Credentials come from
+    HKGRAPH_ENDPOINT_USER and HKGRAPH_ENDPOINT_PASSWORD."""
+    import os
+
+    from hkgraph.load import load_endpoint
+
+    if store_dir and data:
+        raise click.UsageError("give either --store or --data, not both")
+    source = Store.open(store_dir) if store_dir else open_store(data, base_uri)
+    report = load_endpoint(
+        source,
+        endpoint,
+        graph_store=graph_store,
+        update=update_url,
+        user=os.environ.get("HKGRAPH_ENDPOINT_USER"),
+        password=os.environ.get("HKGRAPH_ENDPOINT_PASSWORD"),
+    )
+    click.echo(report.text(), nl=False)
 
 
 @main.command()

@@ -13,6 +13,8 @@ class Config:
 
     base_uri: str = DEFAULT_BASE
     data: list[str] = field(default_factory=list)  # RDF files instead of the built-in graph
+    store_dir: str = ""  # an on-disk store made by `hkgraph build`, opened read-only, instead
+    endpoint: str = ""  # a SPARQL 1.1 endpoint holding the dataset (`hkgraph load`), instead
     query_timeout: float = 10.0  # seconds; also caps a request's timeout= parameter
     max_rows: int = 100_000
     max_result_bytes: int = 50 * 1024 * 1024

@@ -2,8 +2,9 @@
 
 A diagram is a set of nodes (organisations, facilities, programmes) and edges, each edge drawn from the
 upper node (parent, overseer, manager, administrator, funder) to the lower one, whatever the direction of
-the triple it comes from. Graphviz `dot` lays it out in layers; a parent with many leaves gets them folded
-into a boxed grid so that the whole landscape stays readable on A4.
+the triple it comes from. Graphviz `dot` lays it out in layers; where one node has many leaves by one
+relation, the picture folds them into one list box (each line still a link) so that the whole landscape
+stays readable on A4. DOT, SVG, PNG and PDF fold; Mermaid, GraphML and JSON keep every node.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from hkgraph.errors import BadRequest, HkgraphError, NotFound
+from hkgraph.errors import BadRequest, NotFound, RendererUnavailable
 from hkgraph.i18n import LANGUAGES, language_of_tag, pick
+from hkgraph.resolve import Resolver
 from hkgraph.store import Store
 
 FORMATS = ("svg", "png", "pdf", "dot", "mermaid", "graphml", "json")
@@ -45,8 +48,8 @@ SUFFIXES = {
 }
 DIRECTIONS = ("down", "up", "both")
 GOVERNMENT = "id/org/hksar-government"  # the landscape's root, relative to the store's base
-FOLD_AT = 4  # this many leaves or more under one node by one relation go into one labelled box
-FOLD_STACK = 8  # leaves one under another in such a box before a new column starts
+FOLD_AT = 3  # this many leaves or more under one node by one relation are drawn as one list box
+LIST_WRAP = 34  # columns per line in a list box
 WRAP = 24  # columns per label line (a CJK character takes two)
 FONTS = {"en": "Noto Sans CJK SC", "zh-Hans": "Noto Sans CJK SC", "zh-Hant": "Noto Sans CJK TC"}
 # How each relation's line looks in the legend (box-drawing characters in the relation's colour).
@@ -82,7 +85,7 @@ RELATIONS = {
             "hierarchy",
             ("org:subOrganizationOf", "org:unitOf", "hkg:subsidiaryOf"),
             False,
-            ("has part, unit or subsidiary", "下辖", "下轄"),
+            ("has under it", "下辖", "下轄"),
             'style=solid color="#252525" penwidth=1.3',
             "-->",
             "#252525",
@@ -169,10 +172,10 @@ KINDS = (
         ("StatutoryBody",),
         ("statutory body", "法定机构", "法定機構"),
         "#fdae6b",
-        "hexagon",
+        "box3d",
         mermaid='{{{{"{}"}}}}',
     ),
-    Kind("company", ("Company",), ("company", "公司", "公司"), "#fdd0a2", "hexagon", mermaid='{{{{"{}"}}}}'),
+    Kind("company", ("Company",), ("company", "公司", "公司"), "#fdd0a2", "box3d", mermaid='{{{{"{}"}}}}'),
     Kind(
         "rdcentre",
         ("RDCentre",),
@@ -218,7 +221,7 @@ KINDS = (
         ("DigitalService",),
         ("digital service", "数码服务", "數碼服務"),
         "#c7eae5",
-        "box3d",
+        style="filled,diagonals",
         mermaid='[/"{}"/]',
     ),
     Kind("group", ("Group",), ("group", "群组", "群組"), "#e0e0e0", "folder", mermaid='[["{}"]]'),
@@ -341,11 +344,9 @@ def parse_format(value: str) -> str:
 
 
 def relation_edges(store: Store, relations: Iterable[str]) -> list[Edge]:
-    """Every edge of the relations in the graph, from the canonical predicates only (not their inverses).
-
-    A super-property the store inferred (unitOf is a subOrganizationOf) gives the same edge again; the
-    asserted, more specific predicate is kept.
-    """
+    """Every edge of the relations, from their canonical predicates only (an inverse would draw it twice)."""
+    # an edge the store inferred from a sub-property (unitOf is a subOrganizationOf) comes again: the
+    # asserted, more specific predicate is kept
     wanted = {p: RELATIONS[name] for name in relations for p in RELATIONS[name].predicates}
     rows = store.select(
         f"""SELECT DISTINCT ?s ?p ?o ?g WHERE {{
@@ -395,10 +396,10 @@ def node_details(store: Store, iris: Iterable[str]) -> dict[str, Node]:
     if not iris:
         return nodes
     rows = store.select(
-        f"""SELECT ?n ?type ?label ?abbr WHERE {{
+        f"""SELECT ?n ?type ?abbr WHERE {{
               VALUES ?n {{ {" ".join(f"<{i}>" for i in iris)} }}
-              {{ ?n a ?type }} UNION {{ ?n rdfs:label ?label }} UNION {{ ?n hkg:abbreviation ?abbr }}
-            }}"""
+              {{ ?n a ?type }} UNION {{ ?n hkg:abbreviation ?abbr }}
+            }} ORDER BY ?n ?abbr"""
     )
     labels = store.select(
         f"""SELECT ?n ?label (LANG(?label) AS ?lang) WHERE {{
@@ -452,12 +453,19 @@ def build_diagram(
     return Diagram(root, landscape, lang, relations, direction, depth, [details[i] for i in order], edges)
 
 
+def unlinked_tops(store: Store, relations: Iterable[str] | None = None) -> list[str]:
+    """Tops of the trees the landscape misses: nothing above them in the data (HKSTP: no overseer stated)."""
+    edges = relation_edges(store, parse_relations(relations))
+    government = store.iri(GOVERNMENT)
+    tops = {e.upper for e in edges} - {e.lower for e in edges} - {government}
+    return sorted(tops - reachable(edges, government, "down", None))
+
+
 # Labels ----------------------------------------------------------------------------------------------------
 
 
 def wrap(text: str, width: int) -> list[str]:
-    """A label in as few lines of at most width columns as it needs (a CJK character takes two), the lines
-    about equally long; breaks at spaces, or between CJK characters."""
+    """A label in as few, about equally long lines of at most width columns as it needs (CJK counts two)."""
     lines = greedy_wrap(text, width)
     for narrower in range(math.ceil(columns(text) / len(lines)), width):
         balanced = greedy_wrap(text, narrower)
@@ -508,8 +516,7 @@ def html_label(node: Node, lang: str, size: int = 10) -> str:
 
 
 def folds(diagram: Diagram) -> dict[tuple[str, str], list[str]]:
-    """Groups of leaves to fold: FOLD_AT or more lower nodes of one node by one relation, each a leaf
-    (nothing below it) with no other edge; keyed by (upper IRI, relation)."""
+    """The leaves to draw as one list: FOLD_AT or more under one node by one relation, by (upper, relation)."""
     degree: dict[str, int] = {}
     has_below = set()
     for e in diagram.edges:
@@ -523,57 +530,81 @@ def folds(diagram: Diagram) -> dict[tuple[str, str], list[str]]:
     return {key: sorted(leaves) for key, leaves in groups.items() if len(leaves) >= FOLD_AT}
 
 
+def fold_id(upper: Node, relation: str) -> str:
+    """The DOT name of the list box of an upper node's folded leaves: org/itc#administers."""
+    return f"{upper.id}#{relation}"
+
+
+def list_label(diagram: Diagram, relation: str, leaves: list[str], link: Callable[[str], str]) -> str:
+    """A list box: the relation and a count, then one linked row per leaf, coloured by its kind."""
+    lang = diagram.lang
+    words = html.escape(RELATIONS[relation].words[LANGUAGES.index(lang)])
+    rows = [
+        f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="8" COLOR="#525252">{words} ({len(leaves)})</FONT></TD></TR>'
+    ]
+    for iri in leaves:
+        node = diagram.node(iri)
+        name = node.label(lang)
+        abbreviation = (
+            node.abbreviation if lang == "en" and node.abbreviation.casefold() != name.casefold() else ""
+        )
+        lines = [html.escape(line) for line in wrap(f"{abbreviation} {name}".strip(), LIST_WRAP)]
+        if abbreviation:  # bold, and a no-break space after it: SVG viewers drop a text's leading space
+            rest = lines[0][len(html.escape(abbreviation)) :]
+            lines[0] = f"<B>{html.escape(abbreviation)}</B>" + (
+                f"&#160;{rest[1:]}" if rest.startswith(" ") else rest
+            )
+        rows.append(
+            f'<TR><TD BGCOLOR="{KINDS_BY_NAME[node.kind].fill}" WIDTH="7"></TD>'
+            f'<TD ALIGN="LEFT" BALIGN="LEFT" HREF="{html.escape(link(iri))}" TITLE="{html.escape(name)}" '
+            f'ID="{html.escape(node.id)}" TARGET="_top">{"<BR/>".join(lines)}</TD></TR>'
+        )
+    table = '<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2" COLOR="#969696" BGCOLOR="white" ROWS="*">'
+    return f"<{table}{''.join(rows)}</TABLE>>"
+
+
 def to_dot(diagram: Diagram, link: Callable[[str], str] | None = None) -> str:
-    """The diagram as Graphviz DOT: layered left to right, nodes styled by kind, edges by relation, a legend."""
+    """The diagram as Graphviz DOT: left to right, styled by kind and relation, leaves folded, a legend."""
     lang = diagram.lang
     font = FONTS[lang]
     link = link or (lambda iri: iri)
-    by_iri = diagram.by_iri
-    ids = {n.iri: n.id for n in diagram.nodes}
     lines = [
         f"digraph {q('hkgraph')} {{",
-        f"  graph [rankdir=LR newrank=true compound=true nodesep=0.12 ranksep=0.35 fontname={q(font)} "
+        f"  graph [rankdir=LR newrank=true nodesep=0.12 ranksep=0.25 fontname={q(font)} "
         f"fontsize=16 labelloc=t label={q(diagram.title())} tooltip={q(diagram.title())} outputorder=edgesfirst]",
         f'  node [fontname={q(font)} fontsize=10 style="filled" penwidth=0.8 color="#525252" margin="0.08,0.03"]',
         f"  edge [fontname={q(font)} fontsize=8 arrowsize=0.6]",
     ]
     folded = folds(diagram)
     in_fold = {leaf for leaves in folded.values() for leaf in leaves}
-    cluster = {key: f"cluster_fold_{n}" for n, key in enumerate(sorted(folded))}
-
-    def node_line(node: Node, indent: str = "  ") -> str:
+    for node in diagram.nodes:
+        if node.iri in in_fold:
+            continue
         kind = KINDS_BY_NAME[node.kind]
         extra = " peripheries=2 penwidth=1.5" if node.iri == diagram.root else ""
-        return (
-            f"{indent}{q(node.id)} [label={html_label(node, lang)} shape={kind.shape} style={q(kind.style)} "
+        lines.append(
+            f"  {q(node.id)} [label={html_label(node, lang)} shape={kind.shape} style={q(kind.style)} "
             f"fillcolor={q(kind.fill)} class={q('kind-' + node.kind)} URL={q(link(node.iri))} "
             f'target="_top" tooltip={q(node.label(lang))}{extra}]'
         )
-
-    for node in diagram.nodes:
-        if node.iri not in in_fold:
-            lines.append(node_line(node))
     for (upper, relation), leaves in sorted(folded.items()):
-        words = RELATIONS[relation].words[LANGUAGES.index(lang)]
-        lines.append(f"  subgraph {q(cluster[upper, relation])} {{")
+        label = list_label(diagram, relation, leaves, link)
         lines.append(
-            f"    label={q(f'{words} ({len(leaves)})')} tooltip={q(f'{words} ({len(leaves)})')} fontsize=9 "
-            f'style="rounded,dashed" color="#969696" labeljust=l'
+            f'  {q(fold_id(diagram.node(upper), relation))} [label={label} shape=plain class="fold"]'
         )
-        for leaf in leaves:
-            lines.append(node_line(by_iri[leaf], "    "))
-        per_column = math.ceil(len(leaves) / math.ceil(len(leaves) / FOLD_STACK))
-        for i in range(per_column, len(leaves)):  # the next column starts right of the one before
-            lines.append(f"    {q(ids[leaves[i - per_column]])} -> {q(ids[leaves[i]])} [style=invis]")
-        lines.append("  }")
     for e in diagram.edges:
         relation = RELATIONS[e.relation]
+        if e.lower in in_fold:
+            continue
         attrs = f"{relation.dot} class={q('rel-' + e.relation)} tooltip={q(words_of(e, diagram))}"
         if relation.points_up:
             attrs += " dir=back"
-        if e.lower in folded.get((e.upper, e.relation), ()):
-            attrs += f" lhead={q(cluster[e.upper, e.relation])}"  # the arrow ends at the folded box
-        lines.append(f"  {q(ids[e.upper])} -> {q(ids[e.lower])} [{attrs}]")
+        lines.append(f"  {q(diagram.node(e.upper).id)} -> {q(diagram.node(e.lower).id)} [{attrs}]")
+    for upper, relation in sorted(folded):
+        attrs = f"{RELATIONS[relation].dot} class={q('rel-' + relation + ' fold')}"
+        lines.append(
+            f"  {q(diagram.node(upper).id)} -> {q(fold_id(diagram.node(upper), relation))} [{attrs}]"
+        )
     lines += legend_dot(diagram)
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -616,20 +647,24 @@ def legend_dot(diagram: Diagram) -> list[str]:
         lines.append(
             f'    "legend_relations" [label={table} shape=plaintext style="" fontsize=8 class="legend"]'
         )
-    column = [f"legend_{k.name}" for k in kinds] + (["legend_relations"] if relations else [])
-    column.reverse()  # in a left-to-right layout, an edge within a rank goes upwards
-    lines.append("    { rank=same " + " -> ".join(q(c) for c in column) + " [style=invis] }")
+    entries = [f"legend_{k.name}" for k in kinds] + (["legend_relations"] if relations else [])
+    boxes = len(diagram.nodes) - sum(len(leaves) - 1 for leaves in folds(diagram).values())
+    # two columns where the legend would stand taller than the diagram beside it
+    half = math.ceil(len(entries) / 2) if boxes < 2 * len(entries) else len(entries)
+    for column in (entries[:half], entries[half:]):
+        if column:  # one under another: in a left-to-right layout, an edge within a rank goes upwards
+            lines.append(
+                "    { rank=same " + " -> ".join(q(c) for c in reversed(column)) + " [style=invis] }"
+            )
+    if half < len(entries):
+        lines.append(
+            f"    {q(entries[0])} -> {q(entries[half])} [style=invis]"
+        )  # the second column to the right
     lines.append("  }")
     return lines
 
 
 # Rendering with Graphviz -------------------------------------------------------------------------------------
-
-
-class RendererUnavailable(HkgraphError):
-    """Graphviz is not installed, so SVG, PNG and PDF cannot be drawn (DOT, Mermaid, GraphML, JSON can)."""
-
-    status = 503
 
 
 def run_dot(dot: str, fmt: str) -> bytes:
@@ -694,9 +729,9 @@ def to_mermaid(diagram: Diagram, link: Callable[[str], str] | None = None) -> st
 
 GRAPHML = "http://graphml.graphdrawing.org/xmlns"
 YFILES = "http://www.yworks.com/xml/graphml"
-YED_SHAPES = {"box": "rectangle", "hexagon": "hexagon", "component": "rectangle3d", "tab": "rectangle",
-              "note": "rectangle", "house": "trapezoid2", "cylinder": "ellipse", "parallelogram": "parallelogram",
-              "cds": "octagon", "folder": "rectangle", "ellipse": "ellipse"}  # fmt: skip
+YED_SHAPES = {"box": "rectangle", "box3d": "rectangle3d", "component": "rectangle", "tab": "rectangle",
+              "note": "rectangle", "house": "trapezoid2", "cylinder": "ellipse", "folder": "rectangle",
+              "ellipse": "ellipse"}  # fmt: skip
 
 
 def to_graphml(diagram: Diagram, link: Callable[[str], str] | None = None) -> str:
@@ -883,8 +918,6 @@ def draw(
     link: Callable[[str], str] | None = None,
 ) -> bytes:
     """The diagram of an entity as people name it (IRI, slug, abbreviation, name; None: the landscape)."""
-    from hkgraph.resolve import Resolver
-
     root = None if entity is None else Resolver.build(store).resolve(entity)
     diagram = build_diagram(store, root, relations=relations, depth=depth, direction=direction, lang=lang)
     return render(diagram, fmt, link)
@@ -894,5 +927,5 @@ def format_for(fmt: str | None, output: str | None) -> str:
     """The format asked for, else the one the output file's suffix names (itc.png), else svg."""
     if fmt:
         return parse_format(fmt)
-    suffix = (output or "").rpartition(".")[2] if output and "." in output else ""
-    return parse_format(suffix) if suffix.lower() in (*FORMATS, "mmd") else "svg"
+    suffix = Path(output).suffix[1:].lower() if output else ""
+    return parse_format(suffix) if suffix in (*FORMATS, "mmd") else "svg"

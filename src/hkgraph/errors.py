@@ -79,3 +79,16 @@ class RunnerDied(HkgraphError):
 
 class AmbiguousName(HkgraphError):
     """A name matches more than one entity; the message lists them."""
+
+
+class BackendUnavailable(HkgraphError):
+    """The triplestore behind the app cannot be reached or failed; the message names it."""
+
+    status = 503
+
+
+class RendererUnavailable(HkgraphError):
+    """Graphviz is not installed, so a diagram cannot be drawn as SVG, PNG or PDF (DOT, Mermaid, GraphML and
+    JSON still can)."""
+
+    status = 503

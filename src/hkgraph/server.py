@@ -73,4 +73,7 @@ def serve(config: Config, host: str, port: int, workers: int) -> None:
     app = create_app(config)
     if config.access_log:
         enable_access_log()
-    GunicornApp(app, gunicorn_options(host, port, workers, config.query_timeout)).run()
+    options = gunicorn_options(host, port, workers, config.query_timeout)
+    store = app.extensions["hkgraph.store"]
+    options["post_fork"] = lambda server, worker: store.after_fork()  # own database handle or connections
+    GunicornApp(app, options).run()

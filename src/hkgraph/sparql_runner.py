@@ -5,6 +5,8 @@ forked from the web worker, sharing its loaded store copy-on-write. The worker w
 the time limit, then kills the runner (SIGKILL) and answers 503; the next query forks a fresh runner.
 A runner cannot open any file or socket (RLIMIT_NOFILE is set to the descriptors it already has), so a
 SERVICE or LOAD that got past the guard still cannot reach the network, and its address space is capped.
+(Over an on-disk store, whose database opens its files as queries first need them, the runner keeps room
+for that many descriptors: there the guard alone keeps SERVICE out.)
 Results are serialised inside the runner by pyoxigraph's own serialisers, within the row and byte caps.
 """
 
@@ -33,7 +35,7 @@ import pyoxigraph as ox
 from hkgraph.errors import HkgraphError, QueryFailed, QuerySyntaxError, QueryTimeout, RunnerDied
 from hkgraph.sparql_formats import BY_KEY, JSON, TSV, TURTLE, ResultFormat
 
-CHANNEL_FD = 3  # the runner's only descriptor besides stdin, stdout and stderr
+CHANNEL_FD = 3  # the runner's channel: its only descriptor besides std streams and an on-disk store's files
 ALARM_GRACE = 2  # seconds past the limit at which a runner that was not killed kills itself
 MEMORY_MESSAGE = "the query was stopped: it needed more memory than a query may use; make it more selective"
 
@@ -191,7 +193,9 @@ def point_at_error(message: str, query: str) -> str:
     if not m or not (1 <= int(m.group(1)) <= len(lines)):
         return message
     line, column = int(m.group(1)), int(m.group(2))
-    message = message.replace(m.group(), f"at line {line}, column {column}", 1)
+    message = message.replace(m.group(), f"at line {line}, column {column}", 1).replace(
+        "error: error at", "error at"
+    )
     return f"{message}\n  {lines[line - 1]}\n  {' ' * (column - 1)}^"
 
 
@@ -249,23 +253,26 @@ def runner_main(store, fd: int, memory_limit: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)  # the alarm kills the runner if the worker did not
-    if fd != CHANNEL_FD:
-        os.dup2(fd, CHANNEL_FD)
-    os.closerange(CHANNEL_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    keep = store.open_files()  # an on-disk store's database files, which its queries read
+    channel = next(n for n in itertools.count(CHANNEL_FD) if n not in keep)
+    if fd != channel:
+        os.dup2(fd, channel)
+    close_descriptors(above=channel, keep=keep)
     if memory_limit > 0:
         with open("/proc/self/statm") as statm:
             mapped = int(statm.read().split()[0]) * resource.getpagesize()
         resource.setrlimit(resource.RLIMIT_AS, (mapped + memory_limit, resource.RLIM_INFINITY))
-    for std in (0, 1, 2):  # keep the slots below the channel taken, so no new descriptor fits anywhere
+    for slot in range(channel):  # keep the slots below the channel taken, so no new descriptor fits anywhere
         try:
-            os.fstat(std)
+            os.fstat(slot)
         except OSError:
             os.open(os.devnull, os.O_RDWR)
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (CHANNEL_FD + 1, hard))  # no new file or socket, ever
+    # no new file or socket, ever; except, for an on-disk store, room for the files it opens as it reads
+    resource.setrlimit(resource.RLIMIT_NOFILE, (channel + 1 + store.files_to_open(), hard))
     while True:
         try:
-            job = receive_message(CHANNEL_FD)
+            job = receive_message(channel)
         except EOFError:
             return
         signal.alarm(math.ceil(job.timeout) + ALARM_GRACE)
@@ -276,7 +283,16 @@ def runner_main(store, fd: int, memory_limit: int) -> None:
         except MemoryError:
             reply = RunnerDied(MEMORY_MESSAGE)
         signal.alarm(0)
-        send_message(CHANNEL_FD, reply)
+        send_message(channel, reply)
+
+
+def close_descriptors(above: int, keep: set[int]) -> None:
+    """Close every descriptor above the given one, except those to keep."""
+    start = above + 1
+    for fd in sorted(k for k in keep if k > above):
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
 def _stop_process(pid: int, fd: int, owner: int) -> int:
@@ -410,14 +426,19 @@ class QueryEngine:
     """What the endpoint calls: a result cache in front of the pool of killable runners."""
 
     def __init__(self, store, memory_limit: int, cache_bytes: int):
+        self.store = store
         self.pool = RunnerPool(store, memory_limit)
         self.cache = ResultCache(cache_bytes)
 
     def run(self, job: Job) -> tuple[Outcome, bool]:
-        """The outcome and whether it came from the cache."""
+        """The outcome and whether it came from the cache. A query to a remote store runs here: the
+        triplestore enforces the time limit (a runner could not open a connection anyway)."""
         cached = self.cache.get(job.cache_key)
         if cached is not None:
             return cached, True
-        outcome = self.pool.run(job)
+        if self.store.remote:
+            outcome = execute(self.store.with_timeout(job.timeout), job)
+        else:
+            outcome = self.pool.run(job)
         self.cache.put(job.cache_key, outcome)
         return outcome, False

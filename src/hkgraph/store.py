@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
+import json
+import os
+import shutil
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import pyoxigraph as ox
 
@@ -16,6 +22,8 @@ DEFAULT_BASE = "https://w3id.org/hkgraph/"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+STORE_MANIFEST = "hkgraph-store.json"  # an on-disk store's base, version, sources and size
+INFERENCE_BATCH = 100_000  # inferred quads written at a time
 OWL = "http://www.w3.org/2002/07/owl#"
 RDFS = "http://www.w3.org/2000/01/rdf-schema#"
 
@@ -118,12 +126,17 @@ class Rebase:
 
 @dataclass
 class Store:
-    """The graph: a pyoxigraph store plus what it was loaded from, its base IRI and version."""
+    """The graph: a pyoxigraph store (in memory, or on disk when built with Store.build) plus what it was
+    loaded from, its base IRI and version."""
 
+    remote: ClassVar[bool] = False  # queries run in this process (RemoteStore: in a triplestore)
     base: str = DEFAULT_BASE
     oxigraph: ox.Store = field(default_factory=ox.Store)
     sources: list[Source] = field(default_factory=list)
     version: str = ""
+    directory: str = ""  # an on-disk store's folder ("" in memory)
+    triples: int | None = None  # a read-only store's size, recorded when it was built
+    inherited: list = field(default_factory=list, repr=False)  # handles a forked process got from its parent
 
     @classmethod
     def load(cls, sources: list[Source] | None = None, base: str = DEFAULT_BASE) -> Store:
@@ -149,6 +162,125 @@ class Store:
         store.materialise()
         return store
 
+    @classmethod
+    def build(
+        cls, directory: str | Path, sources: list[Source] | None = None, base: str = DEFAULT_BASE
+    ) -> Store:
+        """Bulk-load the sources (default: the built-in graph) into a new on-disk store once, inferences
+        included, for `serve --store` to open read-only. Built beside the folder, then moved into place, so a
+        failed build leaves an existing store as it was."""
+        if not base.endswith("/"):
+            base += "/"
+        sources = default_sources() if sources is None else sources
+        directory = Path(directory)
+        work = directory.with_name(directory.name + ".building")
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        store = cls(base=base, oxigraph=ox.Store(str(work / "oxigraph")), sources=sources)
+        try:
+            digest = hashlib.sha256(base.encode())
+            for source in sources:
+                store.bulk_load(source)
+                with open(source.path, "rb") as file:
+                    while chunk := file.read(1 << 20):
+                        digest.update(chunk)
+            store.version = digest.hexdigest()[:16]
+            store.materialise()
+            store.oxigraph.optimize()
+            store.write_manifest(work)
+        except BaseException:
+            store.oxigraph = None
+            gc.collect()
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        store.oxigraph = None  # closes the RocksDB database before its folder moves
+        gc.collect()
+        replace_folder(work, directory)
+        return cls.open(directory)
+
+    def bulk_load(self, source: Source) -> None:
+        """Load one file into its named graph with pyoxigraph's bulk loader (streamed, never all in memory)."""
+        graph = ox.NamedNode(self.base + source.graph)
+        fmt = rdf_format(source.path)
+        try:
+            if self.base == DEFAULT_BASE:
+                self.oxigraph.bulk_load(path=str(source.path), format=fmt, to_graph=graph)
+            else:
+                rebase = Rebase(self.base)
+                self.oxigraph.bulk_extend(
+                    rebase.quad(q, graph if isinstance(q.graph_name, ox.DefaultGraph) else q.graph_name)
+                    for q in ox.parse(path=str(source.path), format=fmt)
+                )
+        except SyntaxError as err:
+            raise LoadError(f"{source.path}:{err.lineno or '?'}: {err.msg}") from None
+        except OSError as err:
+            raise LoadError(f"{source.path}: cannot read ({err.strerror or err})") from None
+        except ValueError as err:
+            raise LoadError(f"{source.path}: {err}") from None
+
+    def write_manifest(self, folder: Path) -> None:
+        """Record beside the database what `open` needs without scanning it: base, version, sources, size."""
+        manifest = {
+            "base": self.base,
+            "version": self.version,
+            "triples": len(self.oxigraph),
+            "sources": [{"path": str(s.path), "graph": s.graph} for s in self.sources],
+            "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        (folder / STORE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def open(cls, directory: str | Path, read_only: bool = True) -> Store:
+        """Open a store made by Store.build; read-only by default, so any number of processes can share it."""
+        directory = Path(directory)
+        try:
+            manifest = json.loads((directory / STORE_MANIFEST).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise LoadError(
+                f"{directory} is not an hkgraph store (no {STORE_MANIFEST}); make one with "
+                f"`hkgraph build --store {directory}`"
+            ) from None
+        path = str(directory / "oxigraph")
+        try:
+            oxigraph = ox.Store.read_only(path) if read_only else ox.Store(path)
+        except OSError as err:
+            raise LoadError(f"{directory}: cannot open the store ({err})") from None
+        return cls(
+            base=manifest["base"],
+            oxigraph=oxigraph,
+            sources=[Source(Path(s["path"]), s["graph"]) for s in manifest["sources"]],
+            version=manifest["version"],
+            directory=str(directory.resolve()),
+            triples=manifest["triples"] if read_only else None,
+        )
+
+    def after_fork(self) -> None:
+        """Give a newly forked worker its own handle on an on-disk store (a database handle must not be
+        shared across fork); an in-memory store is simply shared copy-on-write."""
+        if self.directory and self.triples is not None:
+            # the parent's handle stays referenced: dropping it here would wait for its threads, which a
+            # forked process does not have
+            self.inherited.append(self.oxigraph)
+            self.oxigraph = ox.Store.read_only(str(Path(self.directory) / "oxigraph"))
+
+    def open_files(self) -> set[int]:
+        """The descriptors of an on-disk store's files, which a sandboxed query process must keep open."""
+        if not self.directory:
+            return set()
+        found = set()
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                if os.readlink(f"/proc/self/fd/{name}").startswith(self.directory + os.sep):
+                    found.add(int(name))
+            except OSError:
+                continue  # closed meanwhile (the listing's own descriptor)
+        return found
+
+    def files_to_open(self) -> int:
+        """How many more files an on-disk store may open while queries read it (RocksDB opens its table
+        files as they are first needed)."""
+        return len(os.listdir(Path(self.directory) / "oxigraph")) if self.directory else 0
+
     def iri(self, path: str) -> str:
         """An IRI under this store's base: iri('id/org/itc')."""
         return self.base + path
@@ -158,7 +290,10 @@ class Store:
         return ox.NamedNode(self.iri("graph/inferred"))
 
     def materialise(self) -> None:
-        """Add inverse, symmetric, super-property and superclass-type triples to graph/inferred."""
+        """Add inverse, symmetric, super-property and superclass-type triples to graph/inferred.
+
+        Streams predicate by predicate and writes in batches, so it runs in bounded memory at any size;
+        a triple already in the store (asserted or inferred before) is not added again."""
         rules = self.select(
             """SELECT ?p ?q ?kind WHERE {
                  { ?p owl:inverseOf ?q . BIND("inverse" AS ?kind) }
@@ -167,30 +302,40 @@ class Store:
                  UNION { ?p rdfs:subPropertyOf+ ?q . FILTER(?p != ?q) BIND("super" AS ?kind) }
                }"""
         )
-        asserted = list(self.oxigraph.quads_for_pattern(None, None, None, None))
-        by_predicate: dict[str, list[ox.Quad]] = {}
-        for q in asserted:
-            by_predicate.setdefault(q.predicate.value, []).append(q)
-        graph = self.inferred_graph
-        new: set[ox.Quad] = set()
-        for row in rules:
-            p, q, kind = row["p"], row["q"], row["kind"]
-            for quad in by_predicate.get(p, []):
-                if kind == "inverse":
-                    if isinstance(quad.object, ox.Literal):
-                        continue
-                    new.add(ox.Quad(quad.object, ox.NamedNode(q), quad.subject, graph))
-                else:
-                    new.add(ox.Quad(quad.subject, ox.NamedNode(q), quad.object, graph))
         types = self.select("SELECT ?c ?super WHERE { ?c rdfs:subClassOf+ ?super . FILTER(isIRI(?super)) }")
         supers: dict[str, list[str]] = {}
         for row in types:
             supers.setdefault(row["c"], []).append(row["super"])
-        for quad in by_predicate.get(RDF_TYPE, []):
-            for sup in supers.get(quad.object.value, []):
-                new.add(ox.Quad(quad.subject, ox.NamedNode(RDF_TYPE), ox.NamedNode(sup), graph))
-        present = {ox.Triple(q.subject, q.predicate, q.object) for q in asserted}
-        self.oxigraph.extend([q for q in new if ox.Triple(q.subject, q.predicate, q.object) not in present])
+        graph = self.inferred_graph
+        batch: set[ox.Quad] = set()
+
+        def asserted(predicate: str, object=None) -> Iterator[ox.Quad]:
+            node = ox.NamedNode(predicate)
+            return (q for q in self.oxigraph.quads_for_pattern(None, node, object) if q.graph_name != graph)
+
+        def add(s, p, o) -> None:
+            if next(self.oxigraph.quads_for_pattern(s, p, o), None) is None:
+                batch.add(ox.Quad(s, p, o, graph))
+            if len(batch) >= INFERENCE_BATCH:
+                flush()
+
+        def flush() -> None:
+            self.oxigraph.extend(batch)
+            batch.clear()
+
+        for row in rules:
+            q = ox.NamedNode(row["q"])
+            for quad in asserted(row["p"]):
+                if row["kind"] == "super":
+                    add(quad.subject, q, quad.object)
+                elif not isinstance(quad.object, ox.Literal):
+                    add(quad.object, q, quad.subject)
+        rdf_type = ox.NamedNode(RDF_TYPE)
+        for cls, sups in supers.items():
+            for quad in asserted(RDF_TYPE, ox.NamedNode(cls)):
+                for sup in sups:
+                    add(quad.subject, rdf_type, ox.NamedNode(sup))
+        flush()
 
     # Queries -----------------------------------------------------------------
 
@@ -258,7 +403,7 @@ class Store:
         return sorted(g.value for g in self.oxigraph.named_graphs())
 
     def __len__(self) -> int:
-        return len(self.oxigraph)
+        return self.triples if self.triples is not None else len(self.oxigraph)
 
     # Export ------------------------------------------------------------------
 
@@ -290,6 +435,16 @@ class Store:
         g = rdflib.Graph()
         g.parse(data=buf.getvalue().decode(), format="nt")
         return g
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Move a freshly built folder to target, replacing what was there only once the new one is complete."""
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def to_python(term):

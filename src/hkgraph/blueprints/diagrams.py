@@ -50,6 +50,11 @@ WORDS = {
     "open_page": ("Page of {}", "{}的页面", "{}的頁面"),
     "embed_title": ("Organisation chart", "组织架构图", "組織架構圖"),
     "open_tool": ("Open in the diagram tool", "在架构图工具中打开", "在架構圖工具中打開"),
+    "unlinked": (
+        "In the data, these are not linked to the government; each has its own diagram:",
+        "以下各项在数据中未与政府相连，各有其架构图：",
+        "以下各項在數據中未與政府相連，各有其架構圖：",
+    ),
     "nodes": ("boxes", "个方框", "個方框"),
     "edges": ("lines", "条连线", "條連線"),
 }
@@ -176,6 +181,7 @@ def page():
         languages=LANGUAGE_NAMES,
         downloads=[(FORMAT_NAMES[s], f"{request.script_root}/diagram.{s}?{query}") for s in FORMAT_NAMES],
         root_href=entity_href(diagram.root),
+        unlinked=unlinked_links(options) if diagram.landscape else [],
     )
 
 
@@ -193,8 +199,7 @@ def entity_diagram(doc_rel: str, suffix: str):
 
 @bp.get("/doc/<path:doc_rel>/diagram")
 def entity_diagram_negotiated(doc_rel: str):
-    """An entity's diagram in the format the client's Accept header prefers (SVG on a tie); HTML is the
-    interactive page."""
+    """An entity's diagram in the format Accept prefers (SVG on a tie); HTML is the interactive page."""
     iri = entity_root(doc_rel)
     offered = ["image/svg+xml", "text/html", *(dg.MEDIA_TYPES[f] for f in dg.FORMATS[1:])]
     try:
@@ -227,6 +232,23 @@ def query_string(options: dict) -> str:
         params["direction"] = options["direction"]
     params["lang"] = options["lang"]
     return urlencode({k: v for k, v in params.items() if v})
+
+
+def unlinked_links(options: dict) -> list[tuple[str, str]]:
+    """(label, diagram page) of each tree the landscape does not reach."""
+    store = get_store()
+    tops = dg.node_details(store, dg.unlinked_tops(store, options["relations"]))
+    query = {"lang": options["lang"]}
+    return sorted(
+        (
+            (
+                node.label(options["lang"]),
+                f"{request.script_root}/diagram?" + urlencode({"root": node.id, **query}),
+            )
+            for node in tops.values()
+        ),
+        key=lambda pair: pair[0].casefold(),
+    )
 
 
 def root_options(lang: str) -> list[tuple[str, list[tuple[str, str]]]]:

@@ -107,8 +107,8 @@ def run(job: Job) -> Outcome:
 
 
 def results_response(job: Job) -> Response:
-    tag = f"{store().version}-{job.digest()}"
     g.query_id = job.digest()
+    tag = f"{store().version}-{g.query_id}"
     unchanged = not_modified(tag)
     if unchanged is not None:
         return unchanged

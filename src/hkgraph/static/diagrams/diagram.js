@@ -5,7 +5,7 @@
   "use strict";
   var form = document.getElementById("diagram-form");
   if (!form || !window.fetch || !window.DOMParser || !window.URLSearchParams) return;
-  var PARTS = ["diagram-figure", "diagram-status", "diagram-downloads"];
+  var PARTS = ["diagram-figure", "diagram-status", "diagram-unlinked", "diagram-downloads"];
   var pending = null;
   form.querySelector("button[type=submit]").hidden = true;
 

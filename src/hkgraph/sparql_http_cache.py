@@ -1,0 +1,110 @@
+"""A response cache in front of Flask for repeated identical SPARQL GETs, and their 304 revalidations.
+
+The graph is read-only, so a GET of /sparql answered 200 once (not HTML, no cookie) is answered again from
+the stored status, headers and body, and a GET presenting its ETag gets 304, without running Flask at all:
+that is most of the cost of a cheap request. Keyed by everything that can change the answer: the URL's
+query string and the Accept and Accept-Encoding headers. Bounded in bytes, least recently used dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+
+access_log = logging.getLogger("hkgraph.access")
+
+
+class ResponseCache:
+    """WSGI middleware: replay stored /sparql GET responses; 304 when the client already has one."""
+
+    def __init__(self, app, max_bytes: int, log: bool, path: str = "/sparql"):
+        self.app = app
+        self.max_bytes = max_bytes
+        self.log = log
+        self.path = path
+        self.items: OrderedDict[tuple, tuple[str, list, bytes]] = OrderedDict()
+        self.size = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        if environ["REQUEST_METHOD"] != "GET" or environ.get("PATH_INFO") != self.path:
+            return self.app(environ, start_response)
+        key = (environ.get("QUERY_STRING", ""), environ.get("HTTP_ACCEPT", ""),
+               environ.get("HTTP_ACCEPT_ENCODING", ""))  # fmt: skip
+        if not key[0]:
+            return self.app(environ, start_response)
+        with self.lock:
+            stored = self.items.get(key)
+            if stored is not None:
+                self.items.move_to_end(key)
+        if stored is None:
+            return self.store(key, environ, start_response)
+        status, headers, body = stored
+        etag = next(v for k, v in headers if k == "ETag").removeprefix("W/")
+        if etag in environ.get("HTTP_IF_NONE_MATCH", ""):
+            kept = [
+                (k, v) for k, v in headers if k in ("ETag", "Cache-Control", "Vary") or k.startswith("Access")
+            ]
+            status, headers, body, cache = "304 NOT MODIFIED", kept, b"", "304"
+        else:
+            headers = [(k, v) for k, v in headers if k != "Server-Timing"] + [
+                ("Server-Timing", "cache;desc=hit")
+            ]
+            cache = "hit"
+        self.write_log(environ, int(status[:3]), len(body), cache, started)
+        start_response(status, headers)
+        return [body]
+
+    def store(self, key: tuple, environ, start_response):
+        """Run the app; keep its answer if it is a complete, cacheable 200."""
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured.update(status=status, headers=headers)
+            return start_response(status, headers, exc_info)
+
+        chunks = self.app(environ, capture)
+        try:
+            body = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        headers = dict(captured.get("headers", []))
+        cacheable = (
+            captured.get("status", "").startswith("200")
+            and "Set-Cookie" not in headers
+            and "ETag" in headers
+            and not headers.get("Content-Type", "").startswith("text/html")
+            and len(body) <= self.max_bytes // 8
+        )
+        if cacheable:
+            with self.lock:
+                if key not in self.items:
+                    self.items[key] = (captured["status"], list(captured["headers"]), body)
+                    self.size += len(body)
+                while self.size > self.max_bytes:
+                    _, (_, _, old) = self.items.popitem(last=False)
+                    self.size -= len(old)
+        return [body]
+
+    def write_log(self, environ, status: int, size: int, cache: str, started: float) -> None:
+        if not self.log:
+            return
+        entry = {
+            "time": round(time.time(), 3),
+            "remote": environ.get("REMOTE_ADDR"),
+            "method": "GET",
+            "path": self.path,
+            "status": status,
+            "bytes": size,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "query_ms": 0.0,
+            "cache": cache,
+            "query_id": None,
+            "agent": environ.get("HTTP_USER_AGENT", "")[:200],
+        }
+        access_log.info(json.dumps(entry, ensure_ascii=False))
