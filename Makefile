@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint format bench clean install system dumps vendor diagram-golden
+.PHONY: serve test lint format bench bench-scale clean install system dumps vendor diagram-golden
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,9 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# Debian packages the project needs (diagrams, CJK glyphs, browser tests); installed only if missing.
-DEBIAN_PACKAGES := graphviz fonts-noto-cjk chromium chromium-driver
+# Debian packages the project needs (diagrams, CJK glyphs, browser tests, the Virtuoso the tests and
+# bench-scale start); installed only if missing.
+DEBIAN_PACKAGES := graphviz fonts-noto-cjk chromium chromium-driver virtuoso-opensource
 .stamp-system:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -70,6 +71,12 @@ bench: .stamp-install vendor
 	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python bench/run.py
+
+# How load time, memory, disk, start-up and latency grow from 10^4 to 10^6 triples in memory, on disk and in
+# Virtuoso; writes bench/README.md. BENCH_SCALE_FLAGS=--with-1e7 adds 10^7 (about half an hour more).
+BENCH_SCALE_FLAGS ?=
+bench-scale: .stamp-install .stamp-system
+	$(BIN)/python bench/scale/run.py $(BENCH_SCALE_FLAGS)
 
 # After a deliberate change of the data or the drawing: rewrite the landscape's golden DOT, then look at
 # build/landscape.png before committing it.

@@ -32,9 +32,11 @@ BOTH_BACKENDS = ("test_sparql_", "test_linked_", "test_search", "test_diagram", 
 
 def pytest_generate_tests(metafunc):
     """Tests that use the store (or the app, client or a live server) get a backend: both in the modules
-    of BOTH_BACKENDS, else the embedded one."""
+    of BOTH_BACKENDS, else the embedded one. @pytest.mark.embedded_only(reason) keeps a test that checks
+    something only the embedded store has (its runner processes) on that one."""
     if "backend" in metafunc.fixturenames:
-        both = metafunc.module.__name__.startswith(BOTH_BACKENDS)
+        embedded = metafunc.definition.get_closest_marker("embedded_only")
+        both = metafunc.module.__name__.startswith(BOTH_BACKENDS) and embedded is None
         backends = ["memory", "virtuoso"] if both else ["memory"]
         metafunc.parametrize("backend", backends, indirect=True, scope="session")
 

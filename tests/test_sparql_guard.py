@@ -110,6 +110,10 @@ def test_service_in_names_strings_iris_and_comments_is_fine(client, query):
     assert response.status_code == 200, response.data
 
 
+@pytest.mark.embedded_only(
+    "runner processes exist only for the embedded store; a remote store's SERVICE and "
+    "update refusal is tested in test_backends.py"
+)
 def test_runner_cannot_open_a_socket_even_if_the_guard_is_bypassed(store, listener):
     """Defence in depth: the runner process has no free file descriptor, so SERVICE cannot connect."""
     runner = QueryRunner(store, memory_limit=0)

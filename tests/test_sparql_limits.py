@@ -93,6 +93,10 @@ def test_timeout_parameter_cannot_exceed_the_servers_limit(dumps_dir, store):
     assert "time limit of 0.5 s" in response.get_data(as_text=True)
 
 
+@pytest.mark.embedded_only(
+    "query_memory_bytes caps the address space of the runner process, which only the embedded store has; a "
+    "triplestore's queries are bounded by its own memory settings (Virtuoso: MaxQueryMem in virtuoso.ini)"
+)
 def test_memory_cap_stops_a_query_that_grows(dumps_dir, store):
     client = limited_client(dumps_dir, store, query_memory_bytes=64 * 1024 * 1024, query_timeout=20)
     response = client.get("/sparql", query_string={"query": ORDER_CROSS_JOIN})

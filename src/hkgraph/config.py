@@ -19,7 +19,10 @@ class Config:
     max_rows: int = 100_000
     max_result_bytes: int = 50 * 1024 * 1024
     max_request_bytes: int = 1024 * 1024
-    query_memory_bytes: int = 1024 * 1024 * 1024  # address space a query's runner may add; 0: no cap
+    query_memory_bytes: int = 1024 * 1024 * 1024  # memory a query may add; 0: no cap
+    # Run queries in the gunicorn sync worker itself, under a watchdog that ends the worker on an overrun
+    # (`hkgraph serve` sets this); else each in a killable runner process (hkgraph.sparql_runner)
+    queries_in_worker: bool = False
     result_cache_bytes: int = 64 * 1024 * 1024  # per worker process
     cache_max_age: int = 300  # seconds, in Cache-Control of query results
     access_log: bool = False  # one JSON line per request on the hkgraph.access logger

@@ -71,6 +71,12 @@ class QueryFailed(HkgraphError):
     """The query parsed but failed while running (e.g. a type error the engine reports)."""
 
 
+class QueryOverMemory(HkgraphError):
+    """The query needed more memory than a query may use and was stopped."""
+
+    status = 503
+
+
 class RunnerDied(HkgraphError):
     """The process running the query died: it hit the memory cap or its own alarm."""
 

@@ -266,18 +266,31 @@ def url_with_language(lang: str) -> str:
     return request.path + "?" + urlencode(list(args.items(multi=True)))
 
 
+# Endpoints that mostly answer data, not pages: they choose a language (select_language) only for a page.
+DATA_ENDPOINTS = {"sparql.endpoint"}
+
+
+def select_language() -> str:
+    """Choose this request's page language and keep it in g (en while choosing, for an error page)."""
+    g.lang = DEFAULT_LANGUAGE
+    g.lang = choose_language(
+        request.args.get("lang"), request.cookies.get(COOKIE), request.headers.get("Accept-Language")
+    )
+    return g.lang
+
+
 def init_app(app: Flask) -> None:
     """Choose each request's language, remember a switch in a cookie, and offer t() to templates."""
 
     @app.before_request
     def set_language():
-        g.lang = DEFAULT_LANGUAGE
-        g.lang = choose_language(
-            request.args.get("lang"), request.cookies.get(COOKIE), request.headers.get("Accept-Language")
-        )
+        if request.endpoint not in DATA_ENDPOINTS:
+            select_language()
 
     @app.after_request
     def remember_language(response: Response) -> Response:
+        if "lang" not in g:  # a data response: no language was chosen
+            return response
         if request.args.get("lang") and language_of_tag(request.args["lang"]):
             response.set_cookie(COOKIE, g.lang, max_age=365 * 24 * 3600, samesite="Lax")
         if response.mimetype == "text/html":

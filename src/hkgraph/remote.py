@@ -21,6 +21,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +35,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from hkgraph.errors import BackendUnavailable, LoadError, QueryFailed, QuerySyntaxError, QueryTimeout
-from hkgraph.sparql_guard import with_prefix_declarations
+from hkgraph.sparql_guard import inspect_query, tokens, with_prefix_declarations
 from hkgraph.store import DEFAULT_BASE, Source, Store
 
 MANIFEST_PATH = "load-manifest"  # under the base: the graph where `hkgraph load` records what it pushed
@@ -45,6 +47,8 @@ SOLUTIONS_MEDIA = "application/sparql-results+json"
 GRAPH_MEDIA = "application/n-triples, text/turtle;q=0.5"
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection to the triplestore
 DUMP_TIMEOUT = 300.0  # seconds to wait for the next bytes of a whole-graph download
+SUBJECT_QUADS = 1000  # a subject with more quads than this is not kept whole (see RemoteStore.about)
+SUBJECTS_KEPT = 5000  # subjects whose quads a worker keeps
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024  # a larger answer is refused: the worker would hold it all in memory
 
 
@@ -53,8 +57,8 @@ class Dialect:
 
     name = "SPARQL 1.1"
 
-    def prepare(self, query: str) -> str:
-        """The query text as this engine should receive it."""
+    def prepare(self, query: str, form: str) -> str:
+        """The query text as this engine should receive it; form is SELECT, ASK, CONSTRUCT or DESCRIBE."""
         return query
 
     def timeout_parameters(self, seconds: float) -> list[tuple[str, str]]:
@@ -91,8 +95,9 @@ class Virtuoso(Dialect):
 
     name = "Virtuoso"
 
-    def prepare(self, query: str) -> str:
-        return 'DEFINE sql:describe-mode "CBD"\n' + query
+    def prepare(self, query: str, form: str) -> str:
+        # only for DESCRIBE: the pragma costs Virtuoso time on every query it is in
+        return 'DEFINE sql:describe-mode "CBD"\n' + query if form == "DESCRIBE" else query
 
     def timeout_parameters(self, seconds: float) -> list[tuple[str, str]]:
         return [("timeout", str(max(1, round(seconds * 1000))))]
@@ -138,7 +143,37 @@ def new_session(auth=None) -> requests.Session:
     session.mount("https://", adapter)
     session.auth = auth
     session.headers["User-Agent"] = "hkgraph"
+    session.trust_env = False  # no proxy or netrc look-ups from the environment on every request
     return session
+
+
+class AnswerCache:
+    """Recent answers by request, least recently used dropped first, bounded in bytes: the dataset does not
+    change while it is served (a new load has a new version, and servers are restarted for it)."""
+
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024, max_item: int = 1024 * 1024):
+        self.max_bytes, self.max_item = max_bytes, max_item
+        self.items: OrderedDict[tuple, tuple[bytes, str]] = OrderedDict()
+        self.size = 0
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple) -> tuple[bytes, str] | None:
+        with self.lock:
+            answer = self.items.get(key)
+            if answer is not None:
+                self.items.move_to_end(key)
+            return answer
+
+    def put(self, key: tuple, body: bytes, media: str) -> None:
+        if len(body) > self.max_item:
+            return
+        with self.lock:
+            if key not in self.items:
+                self.items[key] = (body, media)
+                self.size += len(body)
+            while self.size > self.max_bytes:
+                _, (old, _) = self.items.popitem(last=False)
+                self.size -= len(old)
 
 
 @dataclass
@@ -152,6 +187,9 @@ class RemoteStore(Store):
     dialect: Dialect = field(default_factory=Dialect)
     session: requests.Session = field(default_factory=new_session, repr=False)
     graph_sizes: dict[str, int] = field(default_factory=dict)  # this dataset's named graphs and their sizes
+    answers: AnswerCache = field(default_factory=AnswerCache, repr=False)
+    subjects: OrderedDict = field(default_factory=OrderedDict, repr=False)  # subject: its quads (see about)
+    subjects_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def open(
@@ -275,13 +313,23 @@ class RemoteStore(Store):
         prefixes = self.prefixes() if use_prefixes else None
         kind = query_kind(sparql, prefixes)
         text = with_prefix_declarations(sparql, prefixes) if prefixes else sparql
-        params = [("query", self.dialect.prepare(text))]
+        if default_graph is not None or named_graphs is not None:
+            text = without_dataset_clauses(
+                text
+            )  # the protocol's dataset replaces FROM (Virtuoso would merge)
+        params = [("query", self.dialect.prepare(text, inspect_query(text).form))]
         params += self.dataset_parameters(default_graph, named_graphs, union_default_graph)
+        accept = GRAPH_MEDIA if kind == "graph" else SOLUTIONS_MEDIA
+        key = (tuple(params), accept)
+        answer = self.answers.get(key)
+        if answer is None:
+            response = self.send(params, accept, self.timeout)
+            answer = (self.read_body(response), response.headers.get("Content-Type", ""))
+            self.answers.put(key, *answer)
+        body, media = answer
         if kind == "graph":
-            response = self.send(params, GRAPH_MEDIA, self.timeout)
-            return as_query_triples(self.parse_graph(self.read_body(response), response))
-        response = self.send(params, SOLUTIONS_MEDIA, self.timeout)
-        return self.parse_solutions(self.read_body(response))
+            return as_query_triples(self.parse_graph(body, media))
+        return self.parse_solutions(body)
 
     def parse_solutions(self, body: bytes):
         """SPARQL JSON results as pyoxigraph QuerySolutions or QueryBoolean, engine quirks undone."""
@@ -299,9 +347,9 @@ class RemoteStore(Store):
         except (SyntaxError, ValueError) as err:
             raise BackendUnavailable(f"the triplestore's answer is not valid SPARQL JSON: {err}") from None
 
-    def parse_graph(self, body, response: requests.Response) -> Iterator[ox.Triple]:
+    def parse_graph(self, body, content_type: str) -> Iterator[ox.Triple]:
         """An RDF answer (N-Triples, or Turtle from engines without it) as triples, engine quirks undone."""
-        media = response.headers.get("Content-Type", "application/n-triples").split(";")[0].strip()
+        media = (content_type or "application/n-triples").split(";")[0].strip()
         fmt = ox.RdfFormat.from_media_type(media)
         if fmt is None or fmt not in (ox.RdfFormat.N_TRIPLES, ox.RdfFormat.TURTLE):
             raise BackendUnavailable(f"the triplestore answered a graph query with {media}")
@@ -325,24 +373,54 @@ class RemoteStore(Store):
         return str(term)
 
     def match(self, subject=None, predicate=None, object=None, graph=None) -> Iterator[ox.Quad]:
-        """Quads matching a pattern over this dataset's graphs; IRIs may be given as str."""
+        """Quads matching a pattern over this dataset's graphs; IRIs may be given as str. What is known of a
+        subject is fetched once, in one query, and kept: pages ask many small questions about the same
+        resources."""
         terms = [ox.NamedNode(t) if isinstance(t, str) else t for t in (subject, predicate, object, graph)]
+        s, p, o, g = terms
+        if g is not None and g.value not in self.graph_sizes:
+            return iter(())
+        if s is not None and o is None:
+            about = self.about(s)
+            if about is not None:
+                return iter([q for q in about if p in (None, q.predicate) and g in (None, q.graph_name)])
+        return iter(self.quads_matching(terms))
+
+    def about(self, subject) -> list[ox.Quad] | None:
+        """Every quad with this subject (cached), or None if there are too many to keep."""
+        key = str(subject)
+        with self.subjects_lock:
+            if key in self.subjects:
+                self.subjects.move_to_end(key)
+                return self.subjects[key]
+        found = self.quads_matching([subject, None, None, None], limit=SUBJECT_QUADS + 1)
+        if len(found) > SUBJECT_QUADS:
+            return None
+        with self.subjects_lock:
+            self.subjects[key] = found
+            while len(self.subjects) > SUBJECTS_KEPT:
+                self.subjects.popitem(last=False)
+        return found
+
+    def quads_matching(self, terms: list, limit: int | None = None) -> list[ox.Quad]:
+        """Quads matching a pattern, asked of the engine in one query. Sent without a dataset (listing the
+        graphs costs an engine time on every query); quads in graphs not of this dataset are dropped here."""
         texts = []
         for name, term in zip("spog", terms, strict=True):
             text = f"?{name}" if term is None else self.term_text(term)
             if text is None:
-                return iter(())
+                return []
             texts.append(text)
-        if terms[3] is not None and terms[3].value not in self.graph_sizes:
-            return iter(())
         s, p, o, g = texts
-        result = self.query(f"SELECT * WHERE {{ GRAPH {g} {{ {s} {p} {o} }} }}", use_prefixes=False)
-        return (
+        query = f"SELECT * WHERE {{ GRAPH {g} {{ {s} {p} {o} }} }}" + (f" LIMIT {limit}" if limit else "")
+        result = self.query(query, use_prefixes=False, union_default_graph=False)
+        quads = [
             ox.Quad(
                 *(term if term is not None else row[name] for name, term in zip("spog", terms, strict=True))
             )
             for row in result
-        )
+        ]
+        return [q for q in quads if q.graph_name.value in self.graph_sizes]
 
     def quads(self, graph: str | None = None) -> Iterator[ox.Quad]:
         """Every quad of one graph or of the whole dataset, streamed graph by graph."""
@@ -354,12 +432,14 @@ class RemoteStore(Store):
         """A whole graph, streamed; fewer triples than the manifest says is an error (an engine's row cap,
         such as Virtuoso's ResultSetMaxRows, must never cut a dump silently)."""
         query = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
-        params = [("query", self.dialect.prepare(query))] + self.dataset_parameters(None, None, True)
+        params = [("query", self.dialect.prepare(query, "CONSTRUCT"))] + self.dataset_parameters(
+            None, None, True
+        )
         response = self.send(params, GRAPH_MEDIA, DUMP_TIMEOUT, stream=True, limit=False)
         response.raw.decode_content = True
         node, count = ox.NamedNode(graph), 0
         with response:
-            for triple in self.parse_graph(response.raw, response):
+            for triple in self.parse_graph(response.raw, response.headers.get("Content-Type", "")):
                 count += 1
                 yield ox.Quad(triple.subject, triple.predicate, triple.object, node)
         expected = self.graph_sizes[graph]
@@ -382,6 +462,31 @@ class RemoteStore(Store):
 
     def __len__(self) -> int:
         return self.triples or 0
+
+
+def without_dataset_clauses(query: str) -> str:
+    """The query without its FROM and FROM NAMED clauses (found as tokens: never inside a string or IRI)."""
+    toks = tokens(query)
+    kept, i = [], 0
+    while i < len(toks):
+        kind, text = toks[i]
+        if kind == "word" and text.upper() == "FROM":
+            j = next_token(toks, i + 1)
+            if j < len(toks) and toks[j][0] == "word" and toks[j][1].upper() == "NAMED":
+                j = next_token(toks, j + 1)
+            if j < len(toks) and toks[j][0] in ("iri", "pname"):
+                i = j + 1
+                continue
+        kept.append(text)
+        i += 1
+    return "".join(kept)
+
+
+def next_token(toks: list[tuple[str, str]], i: int) -> int:
+    """The index of the next token from i that is not space or a comment."""
+    while i < len(toks) and toks[i][0] in ("space", "comment"):
+        i += 1
+    return i
 
 
 def as_iris(graphs) -> list[str]:

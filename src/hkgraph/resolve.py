@@ -28,17 +28,23 @@ class Resolver:
 
     @classmethod
     def build(cls, store: Store, index: SearchIndex | None = None) -> Resolver:
+        """Two SPARQL queries: every entity IRI (for slugs) and every name of one."""
         resolver = cls(store, index=index)
         entities = store.iri("id/")
-        for q in store.quads():
-            iri = q.subject.value
-            if iri.startswith(entities) and kind_rank(store, iri) == 0:
+        subjects = store.select(
+            f'SELECT DISTINCT ?s WHERE {{ ?s ?p ?o FILTER(STRSTARTS(STR(?s), "{entities}")) }}'
+        )
+        for iri in (row["s"] for row in subjects):
+            if kind_rank(store, iri) == 0:
                 resolver.by_slug.setdefault(iri.rstrip("/").rpartition("/")[2].casefold(), set()).add(iri)
-        for predicate in NAME_WEIGHTS:
-            predicate = predicate if predicate.startswith("http") else store.iri(predicate)
-            for q in store.match(None, predicate):
-                if q.subject.value.startswith(entities) and kind_rank(store, q.subject.value) == 0:
-                    resolver.by_name.setdefault(normalise(q.object.value), set()).add(q.subject.value)
+        predicates = " ".join(f"<{p if p.startswith('http') else store.iri(p)}>" for p in NAME_WEIGHTS)
+        names = store.select(
+            f"""SELECT DISTINCT ?s ?name WHERE {{ VALUES ?p {{ {predicates} }} ?s ?p ?name
+                  FILTER(STRSTARTS(STR(?s), "{entities}")) }}"""
+        )
+        for row in names:
+            if kind_rank(store, row["s"]) == 0:
+                resolver.by_name.setdefault(normalise(str(row["name"])), set()).add(row["s"])
         return resolver
 
     def matches(self, text: str) -> list[str]:

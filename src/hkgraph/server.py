@@ -1,13 +1,14 @@
 """Run the app under gunicorn (never Flask's development server).
 
 gunicorn sync workers, one request at a time each; the graph is loaded once in the master and shared
-copy-on-write. A query runs in a killable runner process forked from its worker (hkgraph.sparql_runner),
-so a runaway query costs one worker at most its time limit and gets a 503, while the other workers keep
-answering. gunicorn's own worker timeout is a backstop well above the query limit.
+copy-on-write. A query runs in its worker under a watchdog thread (hkgraph.sparql_watchdog): a runaway
+query gets a 503 at its time limit and its worker is replaced by a fresh fork of the master, while the
+other workers keep answering. gunicorn's own worker timeout is a backstop well above the query limit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -70,7 +71,7 @@ def enable_access_log() -> None:
 
 def serve(config: Config, host: str, port: int, workers: int) -> None:
     """Load the graph (a load error stops here with its message), then serve it with gunicorn."""
-    app = create_app(config)
+    app = create_app(dataclasses.replace(config, queries_in_worker=True))
     if config.access_log:
         enable_access_log()
     options = gunicorn_options(host, port, workers, config.query_timeout)

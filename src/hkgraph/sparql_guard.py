@@ -89,25 +89,39 @@ def code_words(toks: list[tuple[str, str]]) -> list[str]:
     return [text.upper() for kind, text in toks if kind == "word"]
 
 
-def inspect_query(text: str) -> QueryShape:
-    """Refuse SERVICE (400) and updates (403) before anything runs; else say the form and dataset clause."""
-    toks = tokens(text)
+def refuse_service(text: str) -> None:
+    """400 if a token of the query, as written or with its \\u escapes decoded, is or may hide SERVICE."""
     unescaped = unescape_codepoints(text)
-    for variant in (toks, tokens(unescaped) if unescaped != text else []):
-        found = service_token(variant)
+    for variant in (text, unescaped) if unescaped != text else (text,):
+        found = service_token(tokens(variant))
         if found is not None:
             raise QueryRefused(
                 f"SERVICE is not allowed on this endpoint (found {found!r}): federated queries would make "
                 "this server call other servers. Run the query against each endpoint separately."
             )
-    words = code_words(toks)
-    first = next((w for w in words if w not in PROLOGUE_KEYWORDS), "")
+
+
+def first_keyword(text: str) -> str:
+    """The query's first keyword after the prologue (BASE, PREFIX, VERSION), upper-cased; '' if none."""
+    for m in TOKEN.finditer(text):
+        if m.lastgroup == "word" and m.group().upper() not in PROLOGUE_KEYWORDS:
+            return m.group().upper()
+    return ""
+
+
+def inspect_query(text: str) -> QueryShape:
+    """Refuse SERVICE (400) and updates (403) before anything runs; else say the form and dataset clause."""
+    lowered = text.lower()
+    if "service" in lowered or "\\u" in lowered:  # else no token can be, or decode to, the keyword
+        refuse_service(text)
+    first = first_keyword(text)
     if first in UPDATE_KEYWORDS:
         raise UpdateRefused(
             f"SPARQL updates ({first} ...) are not allowed: this endpoint is read-only. "
             "Use SELECT, ASK, CONSTRUCT or DESCRIBE."
         )
-    return QueryShape(form=first if first in QUERY_FORMS else "", has_dataset_clause="FROM" in words)
+    has_from = "from" in lowered and "FROM" in code_words(tokens(text))
+    return QueryShape(form=first if first in QUERY_FORMS else "", has_dataset_clause=has_from)
 
 
 def declared_prefixes(text: str) -> set[str]:

@@ -13,6 +13,7 @@ Results are serialised inside the runner by pyoxigraph's own serialisers, within
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import math
@@ -32,12 +33,19 @@ from dataclasses import dataclass
 
 import pyoxigraph as ox
 
-from hkgraph.errors import HkgraphError, QueryFailed, QuerySyntaxError, QueryTimeout, RunnerDied
+from hkgraph.errors import (
+    HkgraphError,
+    QueryFailed,
+    QueryOverMemory,
+    QuerySyntaxError,
+    QueryTimeout,
+    RunnerDied,
+)
 from hkgraph.sparql_formats import BY_KEY, JSON, TSV, TURTLE, ResultFormat
+from hkgraph.sparql_watchdog import MEMORY_MESSAGE, Watchdog, timeout_message
 
 CHANNEL_FD = 3  # the runner's channel: its only descriptor besides std streams and an on-disk store's files
 ALARM_GRACE = 2  # seconds past the limit at which a runner that was not killed kills itself
-MEMORY_MESSAGE = "the query was stopped: it needed more memory than a query may use; make it more selective"
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ class Outcome:
 
     body: bytes
     format_key: str
-    rows: int
+    rows: int | None  # counted for graph results and cut results; None for a complete SELECT/ASK result
     truncated: str = ""  # "", "rows" or "bytes"
     seconds: float = 0.0
 
@@ -129,8 +137,29 @@ def fit(count: int, render, max_bytes: int) -> tuple[bytes, int]:
         count = min(count - 1, int(count * max_bytes / writer.size * 0.95))
 
 
-def solutions_body(result: ox.QuerySolutions, fmt: ResultFormat, job: Job) -> tuple[bytes, int, str]:
-    """SELECT results within the caps: written as TSV first (one line per row, so rows can be counted and
+# Every row of a serialised SELECT result adds at least one of these (a literal may hold more), so their
+# count plus one bounds the rows from above without parsing the result back.
+ROW_MARKS = {"json": b"},{", "xml": b"<result", "csv": b"\n", "tsv": b"\n"}
+
+
+def solutions_body(
+    result: ox.QuerySolutions, fmt: ResultFormat, job: Job, rerun
+) -> tuple[bytes, int | None, str]:
+    """SELECT results written once by pyoxigraph in the asked format, within the byte cap. A result that
+    reaches the byte cap, or may hold more rows than the row cap, is computed again by rerun() and cut."""
+    writer = CappedWriter(job.max_bytes)
+    try:
+        result.serialize(writer, format=fmt.ox_format)
+    except CapReached:
+        return cut_solutions(rerun(), fmt, job)
+    body = writer.getvalue()
+    if body.count(ROW_MARKS[fmt.key]) + 1 > job.max_rows:
+        return cut_solutions(rerun(), fmt, job)
+    return body, None, ""
+
+
+def cut_solutions(result: ox.QuerySolutions, fmt: ResultFormat, job: Job) -> tuple[bytes, int, str]:
+    """SELECT results cut to the caps: written as TSV first (one line per row, so rows can be counted and
     cut at a row boundary), then, for other formats, parsed back and written again by pyoxigraph."""
     writer = CappedWriter(job.max_bytes, max_lines=job.max_rows + 1)
     complete = True
@@ -207,10 +236,11 @@ def execute(store, job: Job) -> Outcome:
         fmt = BY_KEY[job.format_key]
         if isinstance(result, ox.QueryBoolean):
             fmt = fmt if fmt.kind == "solutions" else JSON
-            body, rows, truncated = result.serialize(format=fmt.ox_format), 1, ""
+            body, rows, truncated = result.serialize(format=fmt.ox_format), None, ""
         elif isinstance(result, ox.QuerySolutions):
             fmt = fmt if fmt.kind == "solutions" else JSON
-            body, rows, truncated = solutions_body(result, fmt, job)
+            rerun = functools.partial(store.query, job.query, **dataset_arguments(job))
+            body, rows, truncated = solutions_body(result, fmt, job, rerun)
         else:
             fmt = fmt if fmt.kind == "graph" else TURTLE
             # prefixes make Turtle, TriG and RDF/XML readable; they only cost time in the other syntaxes
@@ -244,8 +274,16 @@ def read_exactly(fd: int, n: int) -> bytes:
 
 
 def receive_message(fd: int):
-    (n,) = struct.unpack("!Q", read_exactly(fd, 8))
-    return pickle.loads(read_exactly(fd, n))
+    """One message; most arrive whole in the first read (each side sends one, then waits for the other)."""
+    data = os.read(fd, 1 << 16)
+    if len(data) < 8:
+        if not data:
+            raise EOFError
+        data += read_exactly(fd, 8 - len(data))
+    (n,) = struct.unpack_from("!Q", data)
+    if len(data) < 8 + n:
+        data += read_exactly(fd, 8 + n - len(data))
+    return pickle.loads(memoryview(data)[8:])
 
 
 def runner_main(store, fd: int, memory_limit: int) -> None:
@@ -281,7 +319,7 @@ def runner_main(store, fd: int, memory_limit: int) -> None:
         except HkgraphError as err:
             reply = err
         except MemoryError:
-            reply = RunnerDied(MEMORY_MESSAGE)
+            reply = QueryOverMemory(MEMORY_MESSAGE)
         signal.alarm(0)
         send_message(channel, reply)
 
@@ -325,6 +363,8 @@ class QueryRunner:
         os.close(child_fd)
         self.pid = pid
         self.alive = True
+        self.poller = select.poll()
+        self.poller.register(self.fd, select.POLLIN)
         self._finalizer = weakref.finalize(self, _stop_process, pid, self.fd, os.getpid())
 
     def stop(self) -> int:
@@ -333,30 +373,25 @@ class QueryRunner:
 
     def run(self, job: Job) -> Outcome:
         send_message(self.fd, job)
-        poller = select.poll()
-        poller.register(self.fd, select.POLLIN)
-        if not poller.poll(job.timeout * 1000):
+        if not self.poller.poll(job.timeout * 1000):
             self.stop()
-            raise QueryTimeout(
-                f"the query ran longer than its time limit of {job.timeout:g} s and was stopped. "
-                "Make it more selective (fewer cross joins, a LIMIT), or give a larger timeout= "
-                "if the server's limit allows."
-            )
+            raise QueryTimeout(timeout_message(job.timeout))
         try:
             reply = receive_message(self.fd)
         except EOFError:
-            raise RunnerDied(died_message(self.stop())) from None
+            raise died_error(self.stop()) from None
         if isinstance(reply, BaseException):
             raise reply
         return reply
 
 
-def died_message(status: int) -> str:
+def died_error(status: int) -> HkgraphError:
+    """Why a runner ended, from its wait status: the allocator's abort is the memory cap."""
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGABRT:
-        return MEMORY_MESSAGE
+        return QueryOverMemory(MEMORY_MESSAGE)
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGALRM:
-        return "the query ran past its time limit and was stopped"
-    return "the query process stopped unexpectedly; try again, or make the query more selective"
+        return RunnerDied("the query ran past its time limit and was stopped")
+    return RunnerDied("the query process stopped unexpectedly; try again, or make the query more selective")
 
 
 class RunnerPool:
@@ -423,21 +458,25 @@ class ResultCache:
 
 
 class QueryEngine:
-    """What the endpoint calls: a result cache in front of the pool of killable runners."""
+    """What the endpoint calls: a result cache in front of the place a query runs under its limits."""
 
-    def __init__(self, store, memory_limit: int, cache_bytes: int):
+    def __init__(self, store, memory_limit: int, cache_bytes: int, watchdog: Watchdog | None = None):
         self.store = store
         self.pool = RunnerPool(store, memory_limit)
         self.cache = ResultCache(cache_bytes)
+        self.watchdog = watchdog  # given when the app runs in gunicorn sync workers (hkgraph serve)
 
-    def run(self, job: Job) -> tuple[Outcome, bool]:
-        """The outcome and whether it came from the cache. A query to a remote store runs here: the
-        triplestore enforces the time limit (a runner could not open a connection anyway)."""
+    def run(self, job: Job, environ: dict) -> tuple[Outcome, bool]:
+        """The outcome and whether it came from the cache. A query to a remote store runs here (the
+        triplestore enforces the time limit); in a gunicorn worker, in the worker under the watchdog;
+        elsewhere (tests, other servers) in a killable runner process."""
         cached = self.cache.get(job.cache_key)
         if cached is not None:
             return cached, True
         if self.store.remote:
             outcome = execute(self.store.with_timeout(job.timeout), job)
+        elif self.watchdog is not None and "gunicorn.socket" in environ:
+            outcome = self.watchdog.run(job.timeout, environ, functools.partial(execute, self.store, job))
         else:
             outcome = self.pool.run(job)
         self.cache.put(job.cache_key, outcome)

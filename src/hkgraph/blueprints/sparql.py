@@ -9,12 +9,14 @@ import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 
 from hkgraph.errors import BadRequest, HkgraphError, NotAcceptable
+from hkgraph.i18n import select_language
 from hkgraph.queries import named_queries
 from hkgraph.sparql_description import SD, VOID, dataset_statistics, service_description
 from hkgraph.sparql_formats import GRAPH_FORMATS, HTML, JSON, NTRIPLES, SOLUTION_FORMATS, choose_format
 from hkgraph.sparql_guard import inspect_query, with_prefix_declarations
 from hkgraph.sparql_protocol import SparqlRequest, read_request
 from hkgraph.sparql_runner import Job, Outcome, QueryEngine
+from hkgraph.sparql_watchdog import Watchdog
 
 bp = Blueprint("sparql", __name__)
 
@@ -41,14 +43,29 @@ def store():
 
 
 def engine() -> QueryEngine:
-    """This app's query engine (result cache and killable runners), made on first use."""
+    """This app's query engine (result cache; runners, or the watchdog in gunicorn workers), made on first use."""
     extensions = current_app.extensions
     if "hkgraph.sparql" not in extensions:
         config = settings()
+        watchdog = None
+        if config.queries_in_worker:
+            watchdog = Watchdog(config.query_memory_bytes, answer, store().files_to_open())
         extensions["hkgraph.sparql"] = QueryEngine(
-            store(), config.query_memory_bytes, config.result_cache_bytes
+            store(), config.query_memory_bytes, config.result_cache_bytes, watchdog
         )
     return extensions["hkgraph.sparql"]
+
+
+def answer(error: HkgraphError, seconds: float) -> bytes:
+    """The app's whole HTTP response to an error, as bytes, for the watchdog to write on the socket itself
+    (it runs in the request's context, while the worker's own thread is stuck in the query)."""
+    app = current_app._get_current_object()
+    g.cache, g.query_ms = "miss", round(seconds * 1000, 2)
+    response = app.finalize_request(app.handle_user_exception(error))
+    headers = response.get_wsgi_headers(request.environ)
+    head = [f"HTTP/1.1 {response.status}", *(f"{k}: {v}" for k, v in headers.items()), "Connection: close"]
+    body = b"".join(response.get_app_iter(request.environ))
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
 @bp.route("/sparql", methods=["GET", "POST"])
@@ -100,7 +117,7 @@ def not_modified(tag: str) -> Response | None:
 
 
 def run(job: Job) -> Outcome:
-    outcome, hit = engine().run(job)
+    outcome, hit = engine().run(job, request.environ)
     g.cache = "hit" if hit else "miss"
     g.query_ms = 0.0 if hit else round(outcome.seconds * 1000, 2)
     return outcome
@@ -114,7 +131,8 @@ def results_response(job: Job) -> Response:
         return unchanged
     outcome = run(job)
     response = Response(outcome.body, content_type=outcome.format.content_type)
-    response.headers["X-SPARQL-Rows"] = str(outcome.rows)
+    if outcome.rows is not None:
+        response.headers["X-SPARQL-Rows"] = str(outcome.rows)
     response.headers["Server-Timing"] = f"query;dur={g.query_ms}, cache;desc={g.cache}"
     if outcome.truncated:
         response.status_code = 206
@@ -240,10 +258,14 @@ def results_table(outcome: Outcome) -> dict:
         if "boolean" in data:
             return {"boolean": data["boolean"]}
         names = data["head"].get("vars", [])
-        rows = [[json_cell(b.get(n)) for n in names] for b in data["results"]["bindings"][:HTML_ROWS]]
+        bindings = data["results"]["bindings"]
+        total = len(bindings) if outcome.rows is None else outcome.rows
+        rows = [[json_cell(b.get(n)) for n in names] for b in bindings[:HTML_ROWS]]
     else:
         names = ["subject", "predicate", "object"]
-        triples = list(ox.parse(outcome.body, format=ox.RdfFormat.N_TRIPLES))[:HTML_ROWS]
+        triples = list(ox.parse(outcome.body, format=ox.RdfFormat.N_TRIPLES))
+        total = len(triples)
+        triples = triples[:HTML_ROWS]
         rows = [[term_cell(q.subject), term_cell(q.predicate), term_cell(q.object)] for q in triples]
     iris = sorted({c["value"] for row in rows for c in row if c and c["kind"] == "iri"})
     found = labels(iris, label_language())
@@ -256,7 +278,7 @@ def results_table(outcome: Outcome) -> dict:
                     label=found.get(c["value"]),
                     short=short_name(c["value"], prefixes),
                 )
-    return {"names": names, "rows": rows, "total": outcome.rows, "truncated": outcome.truncated}
+    return {"names": names, "rows": rows, "total": total, "truncated": outcome.truncated}
 
 
 def examples(prefixes: dict[str, str]) -> list[dict]:
@@ -271,6 +293,7 @@ def examples(prefixes: dict[str, str]) -> list[dict]:
 def ui_page(req: SparqlRequest, run_here: bool) -> Response:
     """The query UI: YASGUI with the graph's prefixes and examples, and a plain form that works without JS.
     With format=html the query runs here and its results are shown as a table."""
+    select_language()
     config = settings()
     prefixes = store().prefixes()
     results, error, status = None, None, 200
