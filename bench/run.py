@@ -1,11 +1,12 @@
 """`make bench`: throughput and latency of the SPARQL endpoint under concurrent load, on 127.0.0.1 only.
 
 Three servers on the same data, started here and stopped at the end: ours (`hkgraph serve`, every feature
-on: guard, killable runners, limits, negotiation, cache, ETag, CORS, access log), the ceiling (a bare Flask
-view calling pyoxigraph, bench/ceiling.py) and rdflib-endpoint (bench/rdflib_server.py, in bench/.venv).
-Load comes from wrk (Debian); each request carries a distinct comment so no cache can answer it, except in
-the runs that measure a repeated identical query (our result cache, and 304 revalidation).
-Writes bench/results/latest.md and latest.json.
+on: guard, queries under the watchdog, limits, negotiation, cache, ETag, CORS, access log), the ceiling (a
+bare Flask view calling pyoxigraph, bench/ceiling.py) and rdflib-endpoint (bench/rdflib_server.py, in
+bench/.venv); and the floor (gunicorn answering two bytes, bench/floor.py), which bounds what any answer
+through gunicorn can reach. Load comes from wrk (Debian); each request carries a distinct comment so no
+cache can answer it, except in the runs that measure a repeated identical query (our result cache, and 304
+revalidation). Writes bench/results/latest.md and latest.json.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from hkgraph.store import Store
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
+FLOOR = "floor"
 VENV_BIN = Path(sys.executable).parent
 PREFIXES = """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
 PREFIX org: <http://www.w3.org/ns/org#>
@@ -241,14 +243,24 @@ def targets(results: dict) -> list[str]:
                 ratio = runs[server]["rps"] / ceiling
                 out.append(f"{query}, {server}: {ratio:.1f}x the ceiling (target >= 3x): "
                            f"{'met' if ratio >= 3 else 'NOT met'}")  # fmt: skip
+            out.append(f"{query}: the floor (gunicorn answering two bytes, nothing else) is "
+                       f"{runs[FLOOR]['rps'] / ceiling:.1f}x the ceiling: no answer through gunicorn can be faster")  # fmt: skip
+    floors = [runs[FLOOR]["rps"] for query, runs in results.items() if FLOOR in runs]
+    for query in QUERIES:
+        runs = results[query]
+        if floors and "rdflib-endpoint" in runs:
+            peer = runs["rdflib-endpoint"]["rps"]
+            out.append(f"{query}: 50x rdflib-endpoint would be {50 * peer:.0f} req/s; the floor answers "
+                       f"{median(floors):.0f} req/s ({median(floors) / peer:.0f}x)")  # fmt: skip
     return out
 
 
 def start_servers(args, data: Path) -> dict[str, dict]:
-    """Our server, the ceiling and rdflib-endpoint, each with the same number of worker processes."""
+    """Our server, the ceiling, the floor and rdflib-endpoint, each with the same number of worker processes."""
     commands = {
         "hkgraph": [str(VENV_BIN / "hkgraph"), "serve", "--workers", str(args.workers), "--port"],
         "ceiling": [sys.executable, str(HERE / "ceiling.py")],
+        FLOOR: [sys.executable, str(HERE / "floor.py")],
     }
     if not args.no_rdflib:
         commands["rdflib-endpoint"] = [str(ensure_rdflib_venv()), str(HERE / "rdflib_server.py"), str(data)]
@@ -262,8 +274,11 @@ def start_servers(args, data: Path) -> dict[str, dict]:
 
 
 def run_all(args, servers: dict[str, dict]) -> dict:
-    """Every query on every server (interleaved round by round), then the repeated identical queries."""
+    """Every query on every SPARQL server (interleaved round by round), then the repeated identical queries,
+    with the floor beside them."""
     results: dict[str, dict] = {}
+    floor = servers[FLOOR]
+    servers = {name: server for name, server in servers.items() if name != FLOOR}
     for name, query in QUERIES.items():
         accept = ACCEPT.get(name, "application/sparql-results+json")
         sizes = {server: answer_size(s["url"], query, accept) for server, s in servers.items()}
@@ -289,6 +304,7 @@ def run_all(args, servers: dict[str, dict]) -> dict:
             "ceiling": (servers["ceiling"], {"Accept": accept}),
             "hkgraph (cache)": (servers["hkgraph"], {"Accept": accept}),
             "hkgraph (304)": (servers["hkgraph"], {"Accept": accept, "If-None-Match": etag}),
+            FLOOR: (floor, {"Accept": accept}),
         }
         rounds = {variant: [] for variant in variants}
         for _ in range(args.rounds):

@@ -211,3 +211,21 @@ def chromium(tmp_path_factory):
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+def in_forked_child(work) -> bytes:
+    """Run work(sock) in a forked child process; returns all that the child wrote on sock before it ended.
+    For what may end its process (the query watchdog of `hkgraph serve`) or change process-wide limits."""
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ours.close()
+            work(theirs)
+        finally:
+            os._exit(0)
+    theirs.close()
+    with ours:
+        data = b"".join(iter(lambda: ours.recv(65536), b""))
+    os.waitpid(pid, 0)
+    return data

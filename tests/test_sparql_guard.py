@@ -8,10 +8,13 @@ import threading
 import time
 
 import pytest
+import requests
+from conftest import in_forked_child
 
 from hkgraph.errors import QueryFailed
 from hkgraph.sparql_guard import inspect_query, with_prefix_declarations
-from hkgraph.sparql_runner import Job, QueryRunner
+from hkgraph.sparql_runner import Job, QueryRunner, execute
+from hkgraph.sparql_watchdog import Watchdog
 
 
 class Listener:
@@ -71,6 +74,10 @@ def service_queries(url: str) -> list[str]:
     ]
 
 
+@pytest.mark.embedded_only(
+    "the control runs SERVICE straight on pyoxigraph; a remote store refuses SERVICE itself, so nothing "
+    "connects (test_backends.py checks that)"
+)
 def test_the_listener_sees_what_pyoxigraph_does_without_the_guard(store, listener):
     """The control: run straight on pyoxigraph, SERVICE does connect (so the tests below can fail)."""
     before = listener.connections
@@ -127,6 +134,44 @@ def test_runner_cannot_open_a_socket_even_if_the_guard_is_bypassed(store, listen
         )
     finally:
         runner.stop()
+
+
+@pytest.mark.embedded_only(
+    "the watchdog runs queries of the embedded store; a remote store's are tested in test_backends.py"
+)
+def test_worker_cannot_open_a_socket_while_its_query_runs(store, listener):
+    """Defence in depth under `hkgraph serve`, where a query runs in its gunicorn worker: while it runs, no
+    file descriptor is free (the limit is the lowest free one), so SERVICE cannot connect; afterwards the
+    worker opens sockets again. (In a forked child, as the watchdog may end its process.)"""
+
+    def worker(client):
+        watchdog = Watchdog(0, None)
+        query = Job(query=service_queries(listener.url)[0], format_key="json")
+        try:
+            watchdog.run(10, {"gunicorn.socket": client}, lambda: execute(store, query))
+            client.sendall(b"the query ran")
+        except QueryFailed as err:
+            client.sendall(err.message.encode())
+        socket.socket().close()  # the limit is back once the query has run
+        client.sendall(b"; a socket opens after it")
+
+    before = listener.connections
+    outcome = in_forked_child(worker).decode()
+    assert (
+        outcome
+        == "the query failed while running: Too many open files (os error 24); a socket opens after it"
+    )
+    assert listener.settled_count() == before
+
+
+def test_live_server_refuses_service_and_connects_nowhere(sparql_server, listener):
+    """The real gunicorn server refuses SERVICE before evaluation: 400, and the listener sees no connection."""
+    before = listener.connections
+    for query in service_queries(listener.url)[:3]:
+        response = requests.post(sparql_server.endpoint, data={"query": query}, timeout=10)
+        assert response.status_code == 400
+        assert "SERVICE is not allowed" in response.text
+    assert listener.settled_count() == before
 
 
 def update_requests(url: str) -> list[dict]:

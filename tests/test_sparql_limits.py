@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import threading
 
 import pyoxigraph as ox
 import pytest
 import requests
+from conftest import in_forked_child
 
 from hkgraph.app import create_app
 from hkgraph.config import Config
+from hkgraph.sparql_runner import Job, execute
+from hkgraph.sparql_watchdog import Watchdog
 
 ALL_LABELS = "SELECT ?s ?label WHERE { ?s rdfs:label ?label } ORDER BY ?s ?label"
 ALL_LABEL_TRIPLES = "CONSTRUCT { ?s rdfs:label ?label } WHERE { ?s rdfs:label ?label }"
@@ -70,6 +74,27 @@ def test_bytes_over_the_cap_are_cut_at_a_row_boundary(dumps_dir, store, fmt):
     assert 0 < kept == int(response.headers["X-SPARQL-Rows"]) < len(store.select(ALL_LABELS))
 
 
+# Literals holding what each format's rows are counted by ("},{", "<result", newlines), many times over.
+MARKED_ROWS = 'SELECT ?x WHERE { VALUES ?x { "},{},{},{ <result> <result/>\\n\\n\\n" "<result},{\\n},{<result" } } ORDER BY ?x'
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml", "csv", "tsv"])
+def test_rows_that_look_like_many_are_counted_exactly(dumps_dir, store, fmt):
+    """A result is written once and its rows bounded by counting marks in it; where literals hold such marks
+    the bound is too high, so the rows are counted exactly: two rows under a cap of two are not cut."""
+    client = limited_client(dumps_dir, store, max_rows=2)
+    response = client.get("/sparql", query_string={"query": MARKED_ROWS, "format": fmt})
+    assert response.status_code == 200
+    assert "X-SPARQL-Truncated" not in response.headers
+    assert solution_count(response) == 2
+    cut = limited_client(dumps_dir, store, max_rows=1).get(
+        "/sparql", query_string={"query": MARKED_ROWS, "format": fmt}
+    )
+    assert cut.status_code == 206
+    assert cut.headers["X-SPARQL-Truncated"] == "rows"
+    assert solution_count(cut) == 1
+
+
 def test_a_result_that_fits_exactly_is_not_marked(dumps_dir, store):
     client = limited_client(dumps_dir, store, max_rows=10)
     response = client.get("/sparql", query_string={"query": ALL_LABELS + " LIMIT 10", "format": "json"})
@@ -104,18 +129,55 @@ def test_memory_cap_stops_a_query_that_grows(dumps_dir, store):
     assert "more memory" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("runaway", [COUNT_CROSS_JOIN, ORDER_CROSS_JOIN], ids=["count", "order-by"])
-def test_live_server_stops_runaway_query_and_answers_others_meanwhile(sparql_server, runaway):
-    """Against real gunicorn: the runaway gets an HTTP error (not a hung connection) and, while it is
-    still running, another client's simple query is answered."""
+def watchdog_answer(error, seconds: float) -> bytes:
+    return f"HTTP/1.1 {error.status} after {seconds:.1f} s\r\n\r\n{error.message}".encode()
+
+
+@pytest.mark.embedded_only(
+    "the watchdog runs queries of the embedded store; a triplestore has its own limits"
+)
+@pytest.mark.parametrize(
+    ("query", "timeout", "memory", "expected"),
+    [
+        (COUNT_CROSS_JOIN, 0.5, 0, "time limit of 0.5 s"),
+        (ORDER_CROSS_JOIN, 30, 64 * 1024 * 1024, "more memory"),
+    ],
+    ids=["time", "memory"],
+)
+def test_watchdog_answers_a_runaway_query_and_ends_its_process(store, query, timeout, memory, expected):
+    """Under `hkgraph serve` a query runs in its gunicorn worker: past its time limit, or past its memory
+    allowance, the watchdog thread writes the answer on the client's socket and ends the process (here a
+    forked child; gunicorn would start a fresh worker). The query itself never finishes."""
+
+    def worker(client):
+        watchdog = Watchdog(memory, watchdog_answer)
+        watchdog.run(timeout, {"gunicorn.socket": client}, lambda: execute(store, Job(query, "json")))
+        client.sendall(b"the query finished")
+
+    answer = in_forked_child(worker).decode()
+    assert answer.startswith("HTTP/1.1 503 after")
+    assert expected in answer
+    assert "finished" not in answer
+
+
+@pytest.mark.parametrize(
+    ("runaway", "accept"),
+    [(COUNT_CROSS_JOIN, "application/sparql-results+json"), (ORDER_CROSS_JOIN, "application/json")],
+    ids=["count", "order-by"],
+)
+def test_live_server_stops_runaway_query_and_answers_others_meanwhile(sparql_server, runaway, accept):
+    """Against real gunicorn: the runaway gets an HTTP error (not a hung connection), in the format the
+    client reads errors in, with CORS headers and a line in the access log; while it is still running,
+    another client's simple query is answered."""
     from conftest import SPARQL_SERVER_TIMEOUT
 
     outcome = {}
 
     def slow_client():
         outcome["response"] = requests.post(
-            sparql_server.endpoint, data={"query": runaway}, timeout=SPARQL_SERVER_TIMEOUT + 20
-        )
+            sparql_server.endpoint, data={"query": runaway}, headers={"Accept": accept, "User-Agent": runaway},
+            timeout=SPARQL_SERVER_TIMEOUT + 20,
+        )  # fmt: skip
 
     thread = threading.Thread(target=slow_client)
     thread.start()
@@ -131,6 +193,10 @@ def test_live_server_stops_runaway_query_and_answers_others_meanwhile(sparql_ser
     response = outcome["response"]
     assert response.status_code == 503
     # the time limit, or for the sort the per-query memory cap, whichever it reaches first
-    assert f"time limit of {SPARQL_SERVER_TIMEOUT:g} s" in response.text or "more memory" in response.text
+    message = response.json()["error"] if accept == "application/json" else response.text
+    assert f"time limit of {SPARQL_SERVER_TIMEOUT:g} s" in message or "more memory" in message
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    logged = [json.loads(line) for line in sparql_server.log.read_text().splitlines() if line.startswith("{")]
+    assert [e["status"] for e in logged if e["agent"] == runaway] == [503]
     after = requests.get(sparql_server.endpoint, params={"query": "ASK {}", "format": "json"}, timeout=10)
     assert after.json()["boolean"] is True

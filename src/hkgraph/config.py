@@ -25,7 +25,7 @@ class Config:
     queries_in_worker: bool = False
     result_cache_bytes: int = 64 * 1024 * 1024  # per worker process
     cache_max_age: int = 300  # seconds, in Cache-Control of query results
-    access_log: bool = False  # one JSON line per request on the hkgraph.access logger
+    access_log: bool = False  # one JSON line per request on stderr
     cors: bool = True
     testing: bool = False
     licence: str = "https://creativecommons.org/licenses/by/4.0/"

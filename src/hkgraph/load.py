@@ -28,6 +28,7 @@ from hkgraph.remote import (
     SOLUTIONS_MEDIA,
     VOID,
     Dialect,
+    connection_problem,
     detect_dialect,
     new_session,
 )
@@ -106,8 +107,13 @@ class UpdateWriter:
         self.add(graph, triples)
 
     def add(self, graph: str, triples: list[ox.Triple]) -> None:
-        if triples:
-            data = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES).decode()
+        if not triples:
+            return
+        data = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES).decode()
+        if any(has_blank_node(t) for t in triples):
+            # a template: its blank nodes are new nodes, one per label (Virtuoso refuses them in INSERT DATA)
+            self.update(f"INSERT {{ GRAPH <{graph}> {{\n{data}}} }} WHERE {{}}")
+        else:
             self.update(f"INSERT DATA {{ GRAPH <{graph}> {{\n{data}}} }}")
 
     def drop(self, graph: str) -> None:
@@ -219,7 +225,7 @@ def load_endpoint(
     try:
         dialect = detect_dialect(session.post(endpoint, data={"query": "ASK {}"}, timeout=(5, 30)))
     except requests.RequestException as err:
-        raise LoadError(f"cannot reach {endpoint}: {err}") from None
+        raise LoadError(f"cannot reach {endpoint}: {connection_problem(err)}") from None
     writer = choose_writer(session, endpoint, dialect, graph_store, update)
     session.auth = choose_auth(session, writer.url, user, password)
     reader = new_session()  # queries go to the public endpoint, without credentials
@@ -244,7 +250,7 @@ def load_endpoint(
         for graph in dropped:
             writer.drop(graph)
     except requests.RequestException as err:
-        raise LoadError(f"loading into {endpoint} failed: {err}") from None
+        raise LoadError(f"loading into {endpoint} failed: {connection_problem(err)}") from None
     return LoadReport(endpoint, dialect.name, writer.method, sizes, dropped, time.perf_counter() - started)
 
 

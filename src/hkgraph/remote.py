@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -265,7 +266,9 @@ class RemoteStore(Store):
                 raise BackendUnavailable(f"the triplestore at {self.endpoint} does not answer") from None
             raise time_limit_error(timeout) from None
         except requests.RequestException as err:
-            raise BackendUnavailable(f"cannot reach the triplestore at {self.endpoint}: {err}") from None
+            raise BackendUnavailable(
+                f"cannot reach the triplestore at {self.endpoint}: {connection_problem(err)}"
+            ) from None
         if response.status_code != 200:
             raise engine_error(response, timeout)
         if limit and self.dialect.cut_short(response):
@@ -310,14 +313,14 @@ class RemoteStore(Store):
         union_default_graph: bool = True,
     ):
         """Run a SPARQL query on the triplestore; results are pyoxigraph's types, as from the embedded store."""
+        form = inspect_query(sparql).form  # SERVICE and updates are refused before anything runs
         prefixes = self.prefixes() if use_prefixes else None
         kind = query_kind(sparql, prefixes)
         text = with_prefix_declarations(sparql, prefixes) if prefixes else sparql
         if default_graph is not None or named_graphs is not None:
-            text = without_dataset_clauses(
-                text
-            )  # the protocol's dataset replaces FROM (Virtuoso would merge)
-        params = [("query", self.dialect.prepare(text, inspect_query(text).form))]
+            # the protocol's dataset replaces the query's FROM clauses (Virtuoso would merge them)
+            text = without_dataset_clauses(text)
+        params = [("query", self.dialect.prepare(text, form))]
         params += self.dataset_parameters(default_graph, named_graphs, union_default_graph)
         accept = GRAPH_MEDIA if kind == "graph" else SOLUTIONS_MEDIA
         key = (tuple(params), accept)
@@ -515,6 +518,12 @@ def as_query_triples(triples: Iterator[ox.Triple]) -> ox.QueryTriples:
     scratch = ox.Store()
     scratch.extend(ox.Quad(t.subject, t.predicate, t.object) for t in triples)
     return scratch.query("CONSTRUCT WHERE { ?s ?p ?o }")
+
+
+def connection_problem(err: requests.RequestException) -> str:
+    """What went wrong with a connection, in the operating system's words when it gave them."""
+    found = re.search(r"\[Errno -?\d+\] [^'\")]+", str(err))
+    return found.group() if found else type(err).__name__
 
 
 def time_limit_error(seconds: float) -> QueryTimeout:

@@ -9,10 +9,8 @@ other workers keep answering. gunicorn's own worker timeout is a backstop well a
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import os
-import sys
 
 from gunicorn.app.base import BaseApplication
 
@@ -59,21 +57,9 @@ def gunicorn_options(host: str, port: int, workers: int, query_timeout: float) -
     }
 
 
-def enable_access_log() -> None:
-    """The hkgraph.access logger's JSON lines go to stderr, one per request."""
-    logger = logging.getLogger("hkgraph.access")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-
-
 def serve(config: Config, host: str, port: int, workers: int) -> None:
     """Load the graph (a load error stops here with its message), then serve it with gunicorn."""
     app = create_app(dataclasses.replace(config, queries_in_worker=True))
-    if config.access_log:
-        enable_access_log()
     options = gunicorn_options(host, port, workers, config.query_timeout)
     store = app.extensions["hkgraph.store"]
     options["post_fork"] = lambda server, worker: store.after_fork()  # own database handle or connections

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import pyoxigraph as ox
+from werkzeug.datastructures import MultiDict
 
 from hkgraph.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, UpdateRefused
 
@@ -45,18 +46,18 @@ def decode_parameters(raw: bytes, where: str) -> list[tuple[str, str]]:
     ]  # fmt: skip
 
 
-def url_parameters(request) -> list[tuple[str, str]]:
+def url_parameters(request) -> MultiDict:
     """The URL's parameters as Flask parsed them (once per request, shared with other hooks). Werkzeug keeps
     bytes that are not UTF-8 as %XX: if a '%' or a replacement character is left, the raw query string is
     read again strictly, to reject what is not UTF-8."""
-    pairs = list(request.args.items(multi=True))
-    if any("%" in k or "%" in v or "\ufffd" in k or "\ufffd" in v for k, v in pairs):
-        return decode_parameters(request.query_string, "URL")
-    return pairs
+    args = request.args
+    if any("%" in k or "%" in v or "\ufffd" in k or "\ufffd" in v for k, v in args.items(multi=True)):
+        return MultiDict(decode_parameters(request.query_string, "URL"))
+    return args
 
 
-def graph_iris(params: list[tuple[str, str]], name: str) -> tuple[str, ...] | None:
-    values = [v.strip() for k, v in params if k == name]
+def graph_iris(params: MultiDict, name: str) -> tuple[str, ...] | None:
+    values = [v.strip() for v in params.getlist(name)]
     for value in values:
         try:
             ox.NamedNode(value)
@@ -65,8 +66,8 @@ def graph_iris(params: list[tuple[str, str]], name: str) -> tuple[str, ...] | No
     return tuple(values) if values else None
 
 
-def read_timeout(params: list[tuple[str, str]], limit: float) -> float | None:
-    values = [v for k, v in params if k == "timeout"]
+def read_timeout(params: MultiDict, limit: float) -> float | None:
+    values = params.getlist("timeout")
     if not values:
         return None
     try:
@@ -110,11 +111,11 @@ def read_request(request, max_timeout: float, max_bytes: int) -> SparqlRequest:
     body_query = None
     if request.method == "POST":
         body_params, body_query = read_body(request, max_bytes)
-        params += body_params
-    updates = sorted({k for k, _ in params if k in UPDATE_PARAMETERS})
-    if updates:
-        raise UpdateRefused(f"{READ_ONLY} (parameter {updates[0]}=)")
-    queries = [v for k, v in params if k == "query"] + ([body_query] if body_query is not None else [])
+        params = MultiDict([*params.items(multi=True), *body_params])
+    for name in UPDATE_PARAMETERS:
+        if name in params:
+            raise UpdateRefused(f"{READ_ONLY} (parameter {name}=)")
+    queries = params.getlist("query") + ([body_query] if body_query is not None else [])
     if len(queries) > 1:
         raise BadRequest(
             f"the request holds {len(queries)} queries (query= given more than once); send exactly one"
@@ -122,7 +123,7 @@ def read_request(request, max_timeout: float, max_bytes: int) -> SparqlRequest:
     query = queries[0] if queries else None
     if query is not None and not query.strip():
         raise BadRequest("the query is empty")
-    formats = [v for k, v in params if k == "format" and v] or [v for k, v in params if k == "output" and v]
+    formats = [v for v in params.getlist("format") if v] or [v for v in params.getlist("output") if v]
     return SparqlRequest(
         query=query,
         default_graphs=graph_iris(params, "default-graph-uri"),

@@ -1,13 +1,15 @@
 """Runs SPARQL queries under hard limits: a time limit, a result cap, a memory cap, and no network.
 
-pyoxigraph cannot cancel a running query from Python, so every query runs in a runner: a child process
-forked from the web worker, sharing its loaded store copy-on-write. The worker waits for the answer up to
-the time limit, then kills the runner (SIGKILL) and answers 503; the next query forks a fresh runner.
-A runner cannot open any file or socket (RLIMIT_NOFILE is set to the descriptors it already has), so a
-SERVICE or LOAD that got past the guard still cannot reach the network, and its address space is capped.
-(Over an on-disk store, whose database opens its files as queries first need them, the runner keeps room
-for that many descriptors: there the guard alone keeps SERVICE out.)
-Results are serialised inside the runner by pyoxigraph's own serialisers, within the row and byte caps.
+pyoxigraph cannot cancel a running query from Python, so a query runs where it can be stopped by ending a
+process. Under `hkgraph serve` that is the gunicorn sync worker itself, watched by hkgraph.sparql_watchdog
+(cheapest: nothing crosses a process boundary). Anywhere else (Flask's test client, another WSGI server)
+it is a runner: a child process forked from the web process, sharing its loaded store copy-on-write. The
+web process waits for the runner's answer up to the time limit, then kills it (SIGKILL) and answers 503;
+the next query forks a fresh runner. A runner cannot open any file or socket (RLIMIT_NOFILE is set to the
+descriptors it already has), so a SERVICE or LOAD that got past the guard still cannot reach the network,
+and its address space is capped. (Over an on-disk store, whose database opens its files as queries first
+need them, the runner keeps room for that many descriptors: there the guard alone keeps SERVICE out.)
+Either way, results are serialised once by pyoxigraph's own serialisers, within the row and byte caps.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from hkgraph.errors import (
     RunnerDied,
 )
 from hkgraph.sparql_formats import BY_KEY, JSON, TSV, TURTLE, ResultFormat
+from hkgraph.sparql_http_cache import ENTRY_BYTES
 from hkgraph.sparql_watchdog import MEMORY_MESSAGE, Watchdog, timeout_message
 
 CHANNEL_FD = 3  # the runner's channel: its only descriptor besides std streams and an on-disk store's files
@@ -61,7 +64,7 @@ class Job:
     max_bytes: int = 50 * 1024 * 1024
     timeout: float = 10.0
 
-    @property
+    @functools.cached_property
     def cache_key(self) -> tuple:
         return (
             self.query,
@@ -142,20 +145,16 @@ def fit(count: int, render, max_bytes: int) -> tuple[bytes, int]:
 ROW_MARKS = {"json": b"},{", "xml": b"<result", "csv": b"\n", "tsv": b"\n"}
 
 
-def solutions_body(
-    result: ox.QuerySolutions, fmt: ResultFormat, job: Job, rerun
-) -> tuple[bytes, int | None, str]:
-    """SELECT results written once by pyoxigraph in the asked format, within the byte cap. A result that
-    reaches the byte cap, or may hold more rows than the row cap, is computed again by rerun() and cut."""
+def solutions_body(result: ox.QuerySolutions, fmt: ResultFormat, job: Job) -> bytes | None:
+    """SELECT results written once by pyoxigraph in the asked format; None if they reach the byte cap or
+    may hold more rows than the row cap (then they are computed again and cut by cut_solutions)."""
     writer = CappedWriter(job.max_bytes)
     try:
         result.serialize(writer, format=fmt.ox_format)
     except CapReached:
-        return cut_solutions(rerun(), fmt, job)
+        return None
     body = writer.getvalue()
-    if body.count(ROW_MARKS[fmt.key]) + 1 > job.max_rows:
-        return cut_solutions(rerun(), fmt, job)
-    return body, None, ""
+    return body if body.count(ROW_MARKS[fmt.key]) + 1 <= job.max_rows else None
 
 
 def cut_solutions(result: ox.QuerySolutions, fmt: ResultFormat, job: Job) -> tuple[bytes, int, str]:
@@ -231,16 +230,18 @@ def point_at_error(message: str, query: str) -> str:
 def execute(store, job: Job) -> Outcome:
     """Run one query on the store and serialise its result within the job's caps."""
     started = time.perf_counter()
+    dataset = dataset_arguments(job)
+    fmt = BY_KEY[job.format_key]
     try:
-        result = store.query(job.query, **dataset_arguments(job))
-        fmt = BY_KEY[job.format_key]
-        if isinstance(result, ox.QueryBoolean):
+        result = store.query(job.query, **dataset)
+        if isinstance(result, ox.QuerySolutions):
+            fmt = fmt if fmt.kind == "solutions" else JSON
+            body, rows, truncated = solutions_body(result, fmt, job), None, ""
+            if body is None:  # over a cap, or maybe: run it again, counting the rows
+                body, rows, truncated = cut_solutions(store.query(job.query, **dataset), fmt, job)
+        elif isinstance(result, ox.QueryBoolean):
             fmt = fmt if fmt.kind == "solutions" else JSON
             body, rows, truncated = result.serialize(format=fmt.ox_format), None, ""
-        elif isinstance(result, ox.QuerySolutions):
-            fmt = fmt if fmt.kind == "solutions" else JSON
-            rerun = functools.partial(store.query, job.query, **dataset_arguments(job))
-            body, rows, truncated = solutions_body(result, fmt, job, rerun)
         else:
             fmt = fmt if fmt.kind == "graph" else TURTLE
             # prefixes make Turtle, TriG and RDF/XML readable; they only cost time in the other syntaxes
@@ -428,6 +429,11 @@ class RunnerPool:
             runner.stop()
 
 
+def entry_bytes(key: tuple, outcome: Outcome) -> int:
+    """What a cached result costs: its query text (the key's first item), its body and a fixed overhead."""
+    return len(key[0]) + len(outcome.body) + ENTRY_BYTES
+
+
 class ResultCache:
     """Recent results by job, least recently used dropped first, bounded in bytes (the graph is read-only)."""
 
@@ -451,10 +457,9 @@ class ResultCache:
             if key in self.items:
                 return
             self.items[key] = outcome
-            self.size += len(outcome.body)
+            self.size += entry_bytes(key, outcome)
             while self.size > self.max_bytes:
-                _, old = self.items.popitem(last=False)
-                self.size -= len(old.body)
+                self.size -= entry_bytes(*self.items.popitem(last=False))
 
 
 class QueryEngine:

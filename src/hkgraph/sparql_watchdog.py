@@ -8,12 +8,14 @@ exits. So a query runs in its worker, and a watchdog thread looks at it every TI
 - past its time limit, the watchdog writes the app's own 503 answer on the client's socket (gunicorn
   gives it in environ["gunicorn.socket"]) and ends the worker;
 - past its memory allowance (the worker's resident memory grew by more than query_memory_bytes since the
-  watchdog first saw the query), the same with a 503 saying so.
+  query started), the same with a 503 saying so.
 
-While the query runs, the worker can open no file and no socket (RLIMIT_NOFILE is lowered to the lowest
-free descriptor), so a SERVICE that got past the guard cannot connect, and its address space may grow by at
-most twice the memory allowance (RLIMIT_AS): a query that grows faster than the watchdog looks is then
-stopped by the allocator, which ends the worker without an answer (its client sees the connection close).
+While a query runs, the worker can open no file and no socket (RLIMIT_NOFILE is lowered to the lowest
+free descriptor), so a SERVICE that got past the guard cannot connect. A worker's address space may grow
+by at most four times the memory allowance plus twice its caches (RLIMIT_AS, set when it starts; room for
+a vector that doubles at the allowance before the watchdog looks): a query that grows faster than the
+watchdog looks is stopped by the allocator, which ends the worker without an answer (its client sees the
+connection close).
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ import resource
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hkgraph.errors import QueryOverMemory, QueryTimeout
 
 TICK = 0.1  # seconds between the watchdog's looks at the running query
-DRAIN_SECONDS = 1.0  # how long a dying worker waits for its client to read the answer and close
+DRAIN_SECONDS = 0.2  # how long a dying worker reads what its client still sends (so it gets no reset)
 MEMORY_MESSAGE = "the query was stopped: it needed more memory than a query may use; make it more selective"
 PAGE = resource.getpagesize()
 log = logging.getLogger("gunicorn.error")
@@ -53,7 +55,7 @@ class Watch:
     started: float  # time.perf_counter()
     client: socket.socket
     context: contextvars.Context  # the request's context, to build the answer in
-    memory_ceiling: int | None = field(default=None)  # resident bytes; set when the watchdog first sees it
+    memory_ceiling: int  # resident bytes beyond which the query is stopped (0: no memory limit)
 
 
 class Watchdog:
@@ -62,14 +64,16 @@ class Watchdog:
     answer(error, seconds), run in the request's context, gives the app's whole HTTP response to the error
     as bytes (the watchdog writes it itself: the worker's own thread is busy inside the query)."""
 
-    def __init__(self, memory_limit: int, answer, files_to_open: int = 0):
+    def __init__(self, memory_limit: int, answer, files_to_open: int = 0, cache_bytes: int = 0):
         self.memory_limit = memory_limit
         self.answer = answer
         self.files_to_open = files_to_open  # an on-disk store opens files while a query reads it
+        self.cache_bytes = cache_bytes  # what the worker's result caches may hold
         self.lock = threading.Lock()
         self.watch: Watch | None = None
         self.pid = 0  # the process whose watchdog thread runs (threads do not survive fork)
-        self.limits: dict[int, tuple[int, int]] = {}  # the worker's own RLIMIT_NOFILE and RLIMIT_AS
+        self.files = (0, 0)  # the worker's own RLIMIT_NOFILE, put back after each query
+        self.address_space = (0, 0)  # the worker's own RLIMIT_AS, put back when it ends
         self.statm = -1  # /proc/self/statm, kept open: no descriptor is free while a query runs
 
     def run(self, timeout: float, environ: dict, work):
@@ -77,9 +81,17 @@ class Watchdog:
         if self.pid != os.getpid():
             self.start()
         client = environ["gunicorn.socket"]
-        self.lower_limits(client)
+        lowest_free = os.dup(client.fileno())
+        os.close(lowest_free)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free + self.files_to_open, self.files[1]))
+        ceiling = self.memory()[1] + self.memory_limit if self.memory_limit > 0 else 0
         self.watch = Watch(
-            timeout, time.monotonic() + timeout, time.perf_counter(), client, contextvars.copy_context()
+            timeout,
+            time.monotonic() + timeout,
+            time.perf_counter(),
+            client,
+            contextvars.copy_context(),
+            ceiling,
         )
         try:
             return work()
@@ -88,29 +100,18 @@ class Watchdog:
         finally:
             with self.lock:
                 self.watch = None
-                self.restore_limits()
+                resource.setrlimit(resource.RLIMIT_NOFILE, self.files)
 
     def start(self) -> None:
+        """Start watching in this process: its watchdog thread, and its address-space backstop."""
         self.pid = os.getpid()
-        self.limits = {
-            kind: resource.getrlimit(kind) for kind in (resource.RLIMIT_NOFILE, resource.RLIMIT_AS)
-        }
+        self.files = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self.address_space = resource.getrlimit(resource.RLIMIT_AS)
         self.statm = os.open("/proc/self/statm", os.O_RDONLY)
-        threading.Thread(target=self.look, name="hkgraph-watchdog", daemon=True).start()
-
-    def lower_limits(self, client: socket.socket) -> None:
-        """No new descriptor while the query runs (beyond an on-disk store's files); its memory capped."""
-        lowest_free = os.dup(client.fileno())
-        os.close(lowest_free)
-        hard = self.limits[resource.RLIMIT_NOFILE][1]
-        resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free + self.files_to_open, hard))
         if self.memory_limit > 0:
-            hard = self.limits[resource.RLIMIT_AS][1]
-            resource.setrlimit(resource.RLIMIT_AS, (self.memory()[0] + 2 * self.memory_limit, hard))
-
-    def restore_limits(self) -> None:
-        for kind, limit in self.limits.items():
-            resource.setrlimit(kind, limit)
+            growth = 4 * self.memory_limit + 2 * self.cache_bytes
+            resource.setrlimit(resource.RLIMIT_AS, (self.memory()[0] + growth, self.address_space[1]))
+        threading.Thread(target=self.look, name="hkgraph-watchdog", daemon=True).start()
 
     def memory(self) -> tuple[int, int]:
         """This process's mapped and resident bytes."""
@@ -134,24 +135,22 @@ class Watchdog:
         """The error for a query over its time or memory limit, else None."""
         if time.monotonic() > watch.deadline:
             return QueryTimeout(timeout_message(watch.timeout))
-        if self.memory_limit > 0:
-            resident = self.memory()[1]
-            if watch.memory_ceiling is None:
-                watch.memory_ceiling = resident + self.memory_limit
-            elif resident > watch.memory_ceiling:
-                return QueryOverMemory(MEMORY_MESSAGE)
+        if watch.memory_ceiling and self.memory()[1] > watch.memory_ceiling:
+            return QueryOverMemory(MEMORY_MESSAGE)
         return None
 
     def stop(self, watch: Watch, error) -> None:
         """Answer the client with the app's response to the error, then end this worker; never returns.
-        (The lock stays held, so the query's own thread cannot answer too.)"""
+        (The lock stays held, so the query's own thread cannot answer too; the limits go back, so the
+        query, still running meanwhile, does not make the allocator end the process before the answer.)"""
         try:
-            self.restore_limits()
+            resource.setrlimit(resource.RLIMIT_NOFILE, self.files)
+            resource.setrlimit(resource.RLIMIT_AS, self.address_space)
             reason = error.message.split(";")[0].split(". ")[0]
             log.warning("%s; this worker ends and gunicorn starts another", reason)
             watch.client.sendall(watch.context.run(self.answer, error, time.perf_counter() - watch.started))
             close_gracefully(watch.client)
-        except Exception:  # noqa: BLE001 - whatever happened, the worker must end
+        except Exception:  # whatever happened, the worker must end
             log.exception("the watchdog could not answer the client")
         finally:
             os._exit(0)

@@ -23,7 +23,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 STORE_MANIFEST = "hkgraph-store.json"  # an on-disk store's base, version, sources and size
-INFERENCE_BATCH = 100_000  # inferred quads written at a time
+INFERENCE_BATCH = 500_000  # inferred quads written at a time
 OWL = "http://www.w3.org/2002/07/owl#"
 RDFS = "http://www.w3.org/2000/01/rdf-schema#"
 
@@ -185,7 +185,8 @@ class Store:
                     while chunk := file.read(1 << 20):
                         digest.update(chunk)
             store.version = digest.hexdigest()[:16]
-            store.materialise()
+            store.materialise(write=store.oxigraph.bulk_extend)
+            store.oxigraph.flush()
             store.oxigraph.optimize()
             store.write_manifest(work)
         except BaseException:
@@ -289,11 +290,13 @@ class Store:
     def inferred_graph(self) -> ox.NamedNode:
         return ox.NamedNode(self.iri("graph/inferred"))
 
-    def materialise(self) -> None:
+    def materialise(self, write=None) -> None:
         """Add inverse, symmetric, super-property and superclass-type triples to graph/inferred.
 
         Streams predicate by predicate and writes in batches, so it runs in bounded memory at any size;
-        a triple already in the store (asserted or inferred before) is not added again."""
+        a triple already in the store (asserted or inferred before) is not added again. write adds a batch
+        (default: the store's extend; Store.build passes the bulk loader's)."""
+        write = write or self.oxigraph.extend
         rules = self.select(
             """SELECT ?p ?q ?kind WHERE {
                  { ?p owl:inverseOf ?q . BIND("inverse" AS ?kind) }
@@ -320,7 +323,7 @@ class Store:
                 flush()
 
         def flush() -> None:
-            self.oxigraph.extend(batch)
+            write(batch)
             batch.clear()
 
         for row in rules:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 
+from hkgraph.app import get_store
 from hkgraph.errors import BadRequest, HkgraphError, NotAcceptable
 from hkgraph.i18n import select_language
 from hkgraph.queries import named_queries
@@ -37,8 +38,6 @@ def settings():
 
 
 def store():
-    from hkgraph.app import get_store
-
     return get_store()
 
 
@@ -49,7 +48,9 @@ def engine() -> QueryEngine:
         config = settings()
         watchdog = None
         if config.queries_in_worker:
-            watchdog = Watchdog(config.query_memory_bytes, answer, store().files_to_open())
+            watchdog = Watchdog(
+                config.query_memory_bytes, answer, store().files_to_open(), config.result_cache_bytes
+            )
         extensions["hkgraph.sparql"] = QueryEngine(
             store(), config.query_memory_bytes, config.result_cache_bytes, watchdog
         )
@@ -75,15 +76,13 @@ def endpoint():
     if req.query is None:
         return describe_service(req)
     shape = inspect_query(req.query)
-    fmt = choose_format(shape.kind, request.headers.get("Accept"), req.format, html=True)
+    fmt = choose_format(shape.kind, request.environ.get("HTTP_ACCEPT"), req.format, html=True)
     if fmt is HTML:
         return ui_page(req, run_here=req.format is not None)
-    job = make_job(req, shape.has_dataset_clause, fmt.key)
-    return results_response(job)
+    return results_response(make_job(req, shape.has_dataset_clause, fmt.key, config), config)
 
 
-def make_job(req: SparqlRequest, query_dataset: bool, format_key: str) -> Job:
-    config = settings()
+def make_job(req: SparqlRequest, query_dataset: bool, format_key: str, config) -> Job:
     return Job(
         query=req.query,
         format_key=format_key,
@@ -96,53 +95,58 @@ def make_job(req: SparqlRequest, query_dataset: bool, format_key: str) -> Job:
     )
 
 
-def cacheable(response: Response, tag: str) -> Response:
+def cache_headers(tag: str, config) -> list[tuple[str, str]]:
     """ETag from the dataset version and the request; results may be reused until the data changes."""
-    response.headers["ETag"] = f'W/"{tag}"'
-    response.headers["Cache-Control"] = f"public, max-age={settings().cache_max_age}"
-    response.headers["Vary"] = "Accept"
-    return response
+    return [
+        ("ETag", f'W/"{tag}"'),
+        ("Cache-Control", f"public, max-age={config.cache_max_age}"),
+        ("Vary", "Accept"),
+    ]
 
 
-def not_modified(tag: str) -> Response | None:
+def not_modified(tag: str, config) -> Response | None:
     """304 if a GET revalidates a representation the client already has."""
     if (
-        request.method in ("GET", "HEAD")
-        and "If-None-Match" in request.headers
+        "HTTP_IF_NONE_MATCH" in request.environ
+        and request.method in ("GET", "HEAD")
         and request.if_none_match.contains_weak(tag)
     ):
         g.cache = "304"
-        return cacheable(Response(status=304), tag)
+        return Response(status=304, headers=cache_headers(tag, config))
     return None
 
 
-def run(job: Job) -> Outcome:
+def run(job: Job) -> tuple[Outcome, str, float]:
+    """The job's outcome, whether it came from the cache ("hit" or "miss") and the query's time in ms (also
+    kept in g for the access log)."""
     outcome, hit = engine().run(job, request.environ)
-    g.cache = "hit" if hit else "miss"
-    g.query_ms = 0.0 if hit else round(outcome.seconds * 1000, 2)
-    return outcome
+    cache, query_ms = ("hit", 0.0) if hit else ("miss", round(outcome.seconds * 1000, 2))
+    g.cache, g.query_ms = cache, query_ms
+    return outcome, cache, query_ms
 
 
-def results_response(job: Job) -> Response:
-    g.query_id = job.digest()
-    tag = f"{store().version}-{g.query_id}"
-    unchanged = not_modified(tag)
+def results_response(job: Job, config) -> Response:
+    """The query's result (from the cache or run now), with its row count, timing and caching headers."""
+    query_id = g.query_id = job.digest()
+    tag = f"{store().version}-{query_id}"
+    unchanged = not_modified(tag, config)
     if unchanged is not None:
         return unchanged
-    outcome = run(job)
-    response = Response(outcome.body, content_type=outcome.format.content_type)
+    outcome, cache, query_ms = run(job)
+    headers = [("Server-Timing", f"query;dur={query_ms}, cache;desc={cache}")]
     if outcome.rows is not None:
-        response.headers["X-SPARQL-Rows"] = str(outcome.rows)
-    response.headers["Server-Timing"] = f"query;dur={g.query_ms}, cache;desc={g.cache}"
-    if outcome.truncated:
-        response.status_code = 206
-        response.headers["X-SPARQL-Truncated"] = outcome.truncated
-        response.headers["X-SPARQL-MaxRows"] = str(job.max_rows)
-        response.headers["X-SPARQL-MaxBytes"] = str(job.max_bytes)
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Vary"] = "Accept"
-        return response
-    return cacheable(response, tag)
+        headers.append(("X-SPARQL-Rows", str(outcome.rows)))
+    if not outcome.truncated:
+        headers += cache_headers(tag, config)
+        return Response(outcome.body, headers=headers, content_type=outcome.format.content_type)
+    headers += [
+        ("X-SPARQL-Truncated", outcome.truncated),
+        ("X-SPARQL-MaxRows", str(job.max_rows)),
+        ("X-SPARQL-MaxBytes", str(job.max_bytes)),
+        ("Cache-Control", "no-store"),
+        ("Vary", "Accept"),
+    ]
+    return Response(outcome.body, status=206, headers=headers, content_type=outcome.format.content_type)
 
 
 # Service description ----------------------------------------------------------------------------------
@@ -173,15 +177,15 @@ def describe_service(req: SparqlRequest) -> Response:
         return ui_page(req, run_here=False)
     endpoint_url = url_for("sparql.endpoint", _external=True)
     tag = f"{store().version}-sd-{fmt.key}-{abs(hash(endpoint_url)):x}"
-    unchanged = not_modified(tag)
+    config = settings()
+    unchanged = not_modified(tag, config)
     if unchanged is not None:
         return unchanged
-    config = settings()
     limits = {"timeout": config.query_timeout, "rows": config.max_rows, "bytes": config.max_result_bytes}
     triples = service_description(statistics(), endpoint_url, request.url_root + ".well-known/void", limits)
     prefixes = {"sd": SD, "void": VOID, "rdfs": "http://www.w3.org/2000/01/rdf-schema#"}
     body = ox.serialize(triples, format=fmt.ox_format, prefixes=prefixes)
-    return cacheable(Response(body, content_type=fmt.content_type), tag)
+    return Response(body, headers=cache_headers(tag, config), content_type=fmt.content_type)
 
 
 # The query UI -----------------------------------------------------------------------------------------
@@ -300,8 +304,9 @@ def ui_page(req: SparqlRequest, run_here: bool) -> Response:
     if run_here and req.query:
         try:
             shape = inspect_query(req.query)
-            job = make_job(req, shape.has_dataset_clause, NTRIPLES.key if shape.kind == "graph" else JSON.key)
-            results = results_table(run(job))
+            key = NTRIPLES.key if shape.kind == "graph" else JSON.key
+            job = make_job(req, shape.has_dataset_clause, key, config)
+            results = results_table(run(job)[0])
         except HkgraphError as err:
             error, status = err.message, err.status
     page_config = {
