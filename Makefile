@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint format bench bench-scale clean install system dumps vendor diagram-golden
+.PHONY: serve test lint format bench bench-scale soak fuzz clean install system dumps vendor diagram-golden
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,26 @@ bench: .stamp-install vendor
 BENCH_SCALE_FLAGS ?=
 bench-scale: .stamp-install .stamp-system
 	$(BIN)/python bench/scale/run.py $(BENCH_SCALE_FLAGS)
+
+# A bounded soak of `hkgraph serve` on 127.0.0.1 (SOAK_SECONDS, default 10 minutes): mixed traffic with runaway
+# queries and clients that hang up; failed answers, every worker's memory, p99 of simple queries against its
+# unloaded value. Exits non-zero when a target fails; writes bench/results/soak-latest.md.
+SOAK_SECONDS ?= 600
+soak: .stamp-install .stamp-system
+	$(BIN)/python bench/soak.py --seconds $(SOAK_SECONDS)
+
+# Fuzzing (docs/hardening.md): the atheris harnesses of the query guard and of the SPARQL syntax-error path,
+# FUZZ_SECONDS each (corpora in build/fuzz/, seeded from queries/*.rq), then tests/test_fuzz.py with ten times
+# the examples (HYPOTHESIS_PROFILE=fuzz). Exits non-zero on any finding (libFuzzer writes it to build/fuzz/).
+FUZZ_SECONDS ?= 300
+FUZZ_FLAGS = -max_total_time=$(FUZZ_SECONDS) -timeout=30 -rss_limit_mb=3072 -print_final_stats=1 \
+	-artifact_prefix=build/fuzz/
+fuzz: .stamp-install .stamp-system vendor
+	$(BIN)/pip install --quiet -e '.[test,fuzz]'
+	mkdir -p build/fuzz
+	$(BIN)/python fuzz/fuzz_guard.py $(FUZZ_FLAGS) build/fuzz/guard
+	$(BIN)/python fuzz/fuzz_syntax.py $(FUZZ_FLAGS) build/fuzz/syntax
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 # After a deliberate change of the data or the drawing: rewrite the landscape's golden DOT, then look at
 # build/landscape.png before committing it.

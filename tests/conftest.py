@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import requests
 from click.testing import CliRunner
+from hypothesis import settings
 
 from hkgraph.app import create_app
 from hkgraph.config import Config
@@ -28,6 +31,11 @@ from hkgraph.store import Store
 from hkgraph.virtuoso import PASSWORD, USER, run_virtuoso
 
 BOTH_BACKENDS = ("test_sparql_", "test_linked_", "test_search", "test_diagram", "test_dataset")
+
+# HYPOTHESIS_PROFILE=fuzz (`make fuzz`): ten times the examples in tests/test_fuzz.py, new ones each run.
+settings.register_profile("fuzz", max_examples=1000, deadline=None, print_blob=True)
+if os.environ.get("HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 
 
 def pytest_generate_tests(metafunc):
@@ -229,3 +237,107 @@ def in_forked_child(work) -> bytes:
         data = b"".join(iter(lambda: ours.recv(65536), b""))
     os.waitpid(pid, 0)
     return data
+
+
+MERMAID_DIR = Path(__file__).parent / "mermaid"
+
+
+@pytest.fixture(scope="session")
+def mermaid_parse():
+    """The real Mermaid parser (tests/mermaid, installed by `make test`), run once for many texts:
+    parse(texts) gives, per text, {ok, error, type, vertices, edges, classes} (see tests/mermaid/parse.mjs)."""
+    import json
+    import shutil
+
+    node = shutil.which("node")
+    script = MERMAID_DIR / "parse.mjs"
+    if node is None or not (MERMAID_DIR / "node_modules" / "mermaid").is_dir():
+        pytest.fail("the Mermaid parser is not installed: run `make test` (npm ci --prefix tests/mermaid)")
+
+    def parse(texts: list[str]) -> list[dict]:
+        done = subprocess.run(
+            [node, str(script)],
+            input=json.dumps(texts).encode(),
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
+        return json.loads(done.stdout)
+
+    return parse
+
+
+def mermaid_decode(text: str) -> str:
+    """Label text as Mermaid shows it: its parser keeps #name; entities in an internal form until drawing."""
+    import html
+
+    return html.unescape(text.replace("ﬂ°°", "&#").replace("ﬂ°", "&").replace("¶ß", ";"))
+
+
+# Hostile data and pages ---------------------------------------------------------------------------------
+
+HOSTILE_DATA = Path(__file__).parent / "fixtures" / "hostile.ttl"
+# what an injected element would look like, had a payload of HOSTILE_DATA or of a request escaped its text
+INJECTED_TAGS = {"img", "b", "i", "ho", "z", "iframe", "embed"}
+URL_ATTRIBUTES = {"href", "src", "action", "formaction", "data", "xlink:href", "poster"}
+UNSAFE_SCHEMES = ("javascript:", "vbscript:", "data:text/html")
+
+
+def hostile_files() -> list[str]:
+    """The built-in graph's files plus HOSTILE_DATA, as `hkgraph serve --data` takes them."""
+    from hkgraph.store import default_sources
+
+    return [str(s.path) for s in default_sources()] + [str(HOSTILE_DATA)]
+
+
+class ParsedHtml(HTMLParser):
+    """A page as a browser's tokenizer reads it: every element with its attributes, and all the text."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.scripts: list[str] = []  # the content of each inline <script>
+        self._in_script = False
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+        self._in_script = tag == "script"
+        if self._in_script:
+            self.scripts.append("")
+
+    def handle_startendtag(self, tag, attrs):
+        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts[-1] += data
+        else:
+            self.text.append(data)
+
+    @property
+    def all_text(self) -> str:
+        return "".join(self.text)
+
+    def attribute_values(self, name: str) -> list[str]:
+        return [attrs[name] for _, attrs in self.elements if name in attrs]
+
+
+def assert_nothing_injected(page: ParsedHtml) -> None:
+    """No element, handler, script or URL that the data or the request could have put there."""
+    for tag, attrs in page.elements:
+        assert tag not in INJECTED_TAGS, (tag, attrs)
+        assert not [a for a in attrs if a.startswith("on")], (tag, attrs)
+        for name in URL_ATTRIBUTES & set(attrs):
+            value = re.sub(r"[\x00-\x20]", "", attrs[name]).lower()
+            assert not value.startswith(UNSAFE_SCHEMES), (tag, attrs)
+        if tag == "script":  # only our own files and JSON data blocks
+            assert attrs.get("type") == "application/json" or attrs.get("src", "").startswith("/static/"), (
+                attrs
+            )
+    assert sum(tag == "html" for tag, _ in page.elements) == 1

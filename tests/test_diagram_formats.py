@@ -6,10 +6,8 @@ landscape's DOT is compared with a golden file, so the picture never drifts sile
 from __future__ import annotations
 
 import difflib
-import html
 import io
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -17,6 +15,7 @@ from xml.etree import ElementTree as ET
 import jsonschema
 import networkx as nx
 import pytest
+from conftest import mermaid_decode
 
 from hkgraph import diagram as dg
 from hkgraph.store import Store, file_sources
@@ -26,7 +25,6 @@ SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}"
 GRAPHML = "http://graphml.graphdrawing.org/xmlns"
 GOLDEN = Path(__file__).parent / "golden" / "landscape.dot"
-MERMAID_DIR = Path(__file__).parent / "mermaid"
 A4_PRINTABLE = (538.6, 785.2)  # points: 190 mm × 277 mm, A4 portrait less 10 mm margins
 A4_MIN_POINTS = 6.0  # the smallest type a printed label may shrink to
 CASES = {  # name: (root path or None for the landscape, language)
@@ -217,32 +215,6 @@ def test_json_follows_its_schema_and_holds_the_model(diagrams, name):
     assert doc["lang"] == diagram.lang and doc["root"] == diagram.root
 
 
-@pytest.fixture(scope="module")
-def mermaid_parse():
-    """The real Mermaid parser (tests/mermaid, installed by `make test`), run once for many texts."""
-    node = shutil.which("node")
-    script = MERMAID_DIR / "parse.mjs"
-    if node is None or not (MERMAID_DIR / "node_modules" / "mermaid").is_dir():
-        pytest.fail("the Mermaid parser is not installed: run `make test` (npm ci --prefix tests/mermaid)")
-
-    def parse(texts: list[str]) -> list[dict]:
-        done = subprocess.run(
-            [node, str(script)],
-            input=json.dumps(texts).encode(),
-            capture_output=True,
-            check=True,
-            timeout=120,
-        )
-        return json.loads(done.stdout)
-
-    return parse
-
-
-def mermaid_decode(text: str) -> str:
-    """Label text as Mermaid shows it: its parser keeps #name; entities in an internal form until drawing."""
-    return html.unescape(text.replace("ﬂ°°", "&#").replace("ﬂ°", "&").replace("¶ß", ";"))
-
-
 def test_mermaid_is_read_by_the_real_mermaid_parser(diagrams, mermaid_parse):
     names = list(CASES)
     results = mermaid_parse(
@@ -392,4 +364,6 @@ def test_labels_with_markup_stay_text_in_every_format(tmp_path, mermaid_parse):
     (parsed,) = mermaid_parse([dg.to_mermaid(diagram)])
     assert parsed["ok"], parsed.get("error")
     shown = {v["id"]: mermaid_decode(v["text"]).replace("<br>", " ") for v in parsed["vertices"]}
-    assert shown["n_org_hksar_government"] == " ".join(sum(dg.label_lines(diagram.nodes[0], "en"), []))
+    assert shown[dg.mermaid_id("org/hksar-government")] == " ".join(
+        sum(dg.label_lines(diagram.nodes[0], "en"), [])
+    )

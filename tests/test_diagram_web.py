@@ -130,6 +130,11 @@ def test_not_acceptable_lists_the_formats(client):
         ("/doc/org/itcc/diagram.svg", 404, "nothing is known about https://w3id.org/hkgraph/id/org/itcc"),
         ("/doc/org/itc/diagram.gif", 404, "no diagram format .gif"),
         ("/diagram.svg?root=nobody-at-all", 404, "no entity is called 'nobody-at-all'"),
+        # paths and IRIs that make no valid IRI (found by schemathesis: they were 500s)
+        ("/doc/org/a%20b%01/diagram.svg", 404, "nothing is known about https://w3id.org/hkgraph/id/org/a b"),
+        ("/doc/org/%E2%80%AE/diagram", 404, "so it has no diagram"),
+        ("/diagram.svg?root=org/a%20b", 404, "no entity is called 'org/a b'"),
+        ("/diagram?root=https://example.org/a%20b", 404, "no entity is called"),
         ("/diagram.svg?relations=gossip", 400, "unknown relation gossip"),
         ("/diagram.svg?depth=deep", 400, "depth must be"),
         ("/diagram.svg?direction=sideways", 400, "unknown direction"),
@@ -188,7 +193,8 @@ def test_the_page_draws_the_landscape_inline_with_its_choices(client):
     html = response.get_data(as_text=True)
     assert '<select name="root">' in html and 'value="org/itc"' in html
     assert all(f'value="{r}" checked' in html for r in ("hierarchy", "oversight", "funding"))
-    svg = html[html.index("<svg") : html.index("</svg>") + 6]
+    start = html.index("<svg", html.index('id="diagram-figure"'))  # the picture, not a legend swatch
+    svg = html[start : html.index("</svg>", start) + 6]
     assert {"org/hksar-government", "org/itib", "org/itc"} <= svg_titles(svg.encode(), "node")
     assert "/diagram.png?" in html and "/diagram.graphml?" in html
     assert 'src="/static/diagrams/diagram.js"' in html

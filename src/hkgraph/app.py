@@ -6,14 +6,30 @@ import gzip
 import json
 import sys
 import time
+from urllib.parse import parse_qsl
 
 from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Request as FlaskRequest
 from werkzeug.exceptions import HTTPException
+from werkzeug.utils import cached_property
 
 from hkgraph.config import Config
-from hkgraph.errors import HkgraphError, LoadError
+from hkgraph.errors import HkgraphError, LoadError, printable
 from hkgraph.sparql_http_cache import ResponseCache
 from hkgraph.store import DEFAULT_BASE, Store, file_sources
+
+
+class Request(FlaskRequest):
+    """Flask's request, but for raw bytes in the query string that are not UTF-8: Werkzeug fails on them
+    (UnicodeDecodeError, a 500) where it keeps such %XX escapes as they are; here both are kept as %XX
+    (and the SPARQL endpoint refuses them: sparql_protocol.url_parameters)."""
+
+    @cached_property
+    def args(self):
+        text = self.query_string.decode("utf-8", "werkzeug.url_quote")
+        return self.parameter_storage_class(
+            parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
+        )
 
 
 def create_app(config: Config | dict | None = None, store: Store | None = None) -> Flask:
@@ -21,6 +37,7 @@ def create_app(config: Config | dict | None = None, store: Store | None = None) 
     if not isinstance(config, Config):
         config = Config.from_mapping(config)
     app = Flask(__name__)
+    app.request_class = Request
     app.config["HKGRAPH"] = config
     app.config["TESTING"] = config.testing
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
@@ -28,8 +45,8 @@ def create_app(config: Config | dict | None = None, store: Store | None = None) 
         store = open_store(config)
     app.extensions["hkgraph.store"] = store
 
-    from hkgraph import i18n
-    from hkgraph.blueprints import dataset, diagrams, home, linkeddata, search, sparql
+    from hkgraph import i18n, ratelimit
+    from hkgraph.blueprints import api, dataset, diagrams, home, linkeddata, search, sparql
 
     i18n.init_app(app)
     app.register_blueprint(home.bp)
@@ -38,8 +55,10 @@ def create_app(config: Config | dict | None = None, store: Store | None = None) 
     app.register_blueprint(dataset.bp)
     app.register_blueprint(sparql.bp)
     app.register_blueprint(diagrams.bp)
+    app.register_blueprint(api.bp)
     register_error_handlers(app)
     register_http_hooks(app)
+    ratelimit.init_app(app)  # after the clock starts, so a refused request is timed and logged too
     app.wsgi_app = ResponseCache(
         app.wsgi_app, config.result_cache_bytes, write_access_line if config.access_log else None
     )
@@ -60,7 +79,14 @@ def open_store(config: Config) -> Store:
                 f"--base-uri {config.base_uri} to serve it there"
             )
         return store
-    return Store.load(file_sources(config.data) if config.data else None, base=config.base_uri)
+    if not config.data:
+        return Store.load(base=config.base_uri)  # the built-in graph: the test suite validates it
+    store = Store.load(file_sources(config.data), base=config.base_uri)
+    if config.validate_data:
+        from hkgraph.validate import require_valid
+
+        require_valid(store)
+    return store
 
 
 def get_store() -> Store:
@@ -86,6 +112,7 @@ def wants_html() -> bool:
 
 def error_response(status: int, message: str, links: list[tuple[str, str]] = ()) -> Response:
     """An error as HTML, JSON or plain text, by what the client accepts; always says what was wrong."""
+    message = printable(message)  # it may quote the request: no NUL, terminal escape or RTL override
     best = request.accept_mimetypes.best_match(["text/plain", "application/json", "text/html"])
     if best == "application/json":
         response = jsonify(
@@ -95,7 +122,7 @@ def error_response(status: int, message: str, links: list[tuple[str, str]] = ())
         page = render_template("error.html", status=status, message=message, links=links)
         response = Response(page, mimetype="text/html")
     else:
-        lines = [message.rstrip("\n")] + [f"  {t}: {h}" for t, h in links]
+        lines = [message.rstrip("\n")] + [f"  {printable(t)}: {h}" for t, h in links]
         response = Response("\n".join(lines) + "\n", mimetype="text/plain")
     response.status_code = status
     return response
@@ -104,7 +131,9 @@ def error_response(status: int, message: str, links: list[tuple[str, str]] = ())
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HkgraphError)
     def handle_hkgraph_error(err: HkgraphError):
-        return error_response(err.status, err.message, err.links)
+        response = error_response(err.status, err.message, err.links)
+        response.headers.update(err.headers)  # e.g. Retry-After of a 429
+        return response
 
     @app.errorhandler(HTTPException)
     def handle_http_error(err: HTTPException):
@@ -116,7 +145,8 @@ def register_error_handlers(app: Flask) -> None:
 COMPRESSIBLE = ("text/", "application/json", "application/ld+json", "application/sparql-results", "application/n-",
                 "application/trig", "application/rdf+xml", "application/xml", "application/javascript", "image/svg")  # fmt: skip
 EXPOSED_HEADERS = (
-    "ETag, Server-Timing, X-SPARQL-Rows, X-SPARQL-Truncated, X-SPARQL-MaxRows, X-SPARQL-MaxBytes"
+    "ETag, Server-Timing, X-SPARQL-Rows, X-SPARQL-Truncated, X-SPARQL-MaxRows, X-SPARQL-MaxBytes, "
+    "Retry-After, RateLimit, RateLimit-Policy"
 )
 
 
@@ -130,6 +160,31 @@ def add_cors_headers(response: Response) -> None:
             "Accept, Accept-Language, Content-Type, If-None-Match"
         )
         response.headers["Access-Control-Max-Age"] = "86400"
+
+
+# Pages load scripts, styles, images and fonts from this server only and run no inline script or style
+# (but the one stylesheet YASGUI's table column resizer inserts, by its hash; tests/test_http_security.py
+# tells when a new YASGUI changes it); anything else (RDF, JSON, SVG, text) runs nothing at all. Only this
+# site may frame either.
+YASGUI_STYLE = "'sha256-zCK2EVMoPc04mRF/g5CotUvxbJPWS+8V0b+s9ptqQIk='"
+PAGE_POLICY = (
+    f"default-src 'self'; style-src 'self' {YASGUI_STYLE}; img-src 'self' data:; object-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+)
+DATA_POLICY = "default-src 'none'; frame-ancestors 'self'"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Cross-Origin-Resource-Policy": "cross-origin",  # public data, read by any site (as CORS allows)
+}
+
+
+def add_security_headers(response: Response) -> None:
+    """The Content-Security-Policy for a page or for data, and the other security headers (docs/deployment.md)."""
+    response.headers.update(SECURITY_HEADERS)
+    policy = PAGE_POLICY if response.mimetype == "text/html" else DATA_POLICY
+    response.headers["Content-Security-Policy"] = policy
 
 
 def compress(response: Response, min_bytes: int = 1024) -> None:
@@ -172,12 +227,14 @@ def log_access(response: Response) -> None:
             "cache": get("cache"),
             "query_id": get("query_id"),
             "agent": environ.get("HTTP_USER_AGENT", "")[:200],
+            "limit": get("rate_limit"),  # the fair-use limit a 429 was for (hkgraph.ratelimit)
         }
     )
 
 
 def register_http_hooks(app: Flask) -> None:
-    """CORS, gzip and the access log on every response (the SPARQL endpoint sets its own ETags)."""
+    """CORS, security headers, gzip and the access log on every response (the SPARQL endpoint sets its own
+    ETags)."""
     config = app.config["HKGRAPH"]
 
     @app.before_request
@@ -188,6 +245,7 @@ def register_http_hooks(app: Flask) -> None:
     def finish(response: Response) -> Response:
         if config.cors:
             add_cors_headers(response)
+        add_security_headers(response)
         compress(response)
         if config.access_log:
             log_access(response)

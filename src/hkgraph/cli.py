@@ -9,7 +9,8 @@ import click
 import pyoxigraph as ox
 
 from hkgraph import __version__
-from hkgraph.errors import HkgraphError
+from hkgraph.errors import HkgraphError, printable
+from hkgraph.search import INDEX_FILE, SearchIndex
 from hkgraph.store import DEFAULT_BASE, PROJECT_ROOT, Store, file_sources
 
 EXPORT_FORMATS = {
@@ -29,7 +30,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except HkgraphError as err:
-            click.echo(f"hkgraph: {err.message}", err=True)
+            click.echo(f"hkgraph: {printable(err.message)}", err=True)
             sys.exit(err.exit_code)
 
 
@@ -43,6 +44,11 @@ data_option = click.option(
     multiple=True,
     type=click.Path(),
     help="RDF file(s) to use instead of the built-in graph.",
+)
+no_validate_option = click.option(
+    "--no-validate",
+    is_flag=True,
+    help="Skip checking --data files against the SHACL shapes (a violation stops the command otherwise).",
 )
 
 
@@ -137,6 +143,26 @@ def fmt(files, check):
     sys.exit(1 if check and changed else 0)
 
 
+def fair_use_options(command):
+    """The options of the per-client limits (hkgraph.ratelimit), named as their Config fields."""
+    from hkgraph.config import Config
+
+    options = [
+        click.option("--max-concurrent-per-client", default=Config.max_concurrent_per_client, show_default=True,
+                     type=click.IntRange(0, 16), help="Requests a client may have running at once (0: no limit)."),
+        click.option("--query-seconds-per-minute", default=Config.query_seconds_per_minute, show_default=True,
+                     type=click.FloatRange(min=0), help="Query time a client may use per minute (0: no limit)."),
+        click.option("--errors-per-minute", default=Config.errors_per_minute, show_default=True,
+                     type=click.IntRange(min=0), help="Failing /sparql requests a client may make per minute (0: no limit)."),
+        click.option("--trusted-proxy", "trusted_proxies", multiple=True,
+                     help="Address or network of a reverse proxy whose X-Forwarded-For names the client (repeatable)."),
+        click.option("--limit-loopback", is_flag=True, help="Limit loopback clients too (they are exempt by default)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -158,8 +184,19 @@ def fmt(files, check):
     help="Serve an on-disk store made by `hkgraph build` (each worker opens it read-only).",
 )
 @click.option("--endpoint", help="Serve the dataset `hkgraph load` put behind this SPARQL 1.1 endpoint.")
+@click.option(
+    "--cache-mb",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Memory for repeated queries' results, per worker and cache (two: whole GET answers, results).",
+)
 @data_option
-def serve(host, port, workers, timeout, base_uri, store_dir, endpoint, data):
+@no_validate_option
+@fair_use_options
+def serve(
+    host, port, workers, timeout, base_uri, store_dir, endpoint, cache_mb, data, no_validate, **fair_use
+):
     """Serve the SPARQL endpoint and linked-data pages with gunicorn."""
     from hkgraph.config import Config
     from hkgraph.server import default_workers
@@ -170,10 +207,13 @@ def serve(host, port, workers, timeout, base_uri, store_dir, endpoint, data):
     config = Config(
         base_uri=base_uri,
         data=list(data),
+        validate_data=not no_validate,
         store_dir=store_dir or "",
         endpoint=endpoint or "",
         query_timeout=timeout,
+        result_cache_bytes=cache_mb * 1024 * 1024,
         access_log=True,
+        **{**fair_use, "trusted_proxies": list(fair_use["trusted_proxies"])},
     )
     run_server(config, host=host, port=port, workers=workers or default_workers())
 
@@ -190,12 +230,18 @@ def serve(host, port, workers, timeout, base_uri, store_dir, endpoint, data):
     "--base-uri", default=DEFAULT_BASE, show_default=True, help="Base IRI to mint the graph's IRIs under."
 )
 @data_option
-def build(store_dir, base_uri, data):
+@no_validate_option
+def build(store_dir, base_uri, data, no_validate):
     """Bulk-load the dataset (or --data files) into an on-disk store for `serve --store`."""
     import time
 
     started = time.perf_counter()
+    if data and not no_validate:  # checked in memory first, so that a store is never built from bad data
+        from hkgraph.validate import require_valid
+
+        require_valid(Store.load(file_sources(data), base=base_uri))
     store = Store.build(store_dir, file_sources(data) if data else None, base=base_uri)
+    SearchIndex.build(store, Path(store_dir) / INDEX_FILE)  # names for search, built once for all workers
     click.echo(
         f"built {store_dir}: {len(store)} triples in {len(store.graphs())} graphs "
         f"(version {store.version}) in {time.perf_counter() - started:.1f} s"

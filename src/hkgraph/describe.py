@@ -19,6 +19,7 @@ ORG_SUB = "http://www.w3.org/ns/org#subOrganizationOf"
 QUDT_VALUE = "http://qudt.org/schema/qudt/numericValue"
 QUDT_UNIT = "http://qudt.org/schema/qudt/hasUnit"
 QUDT_SYMBOL = "http://qudt.org/schema/qudt/symbol"
+LABELS_PER_QUERY = 200
 
 
 @dataclass
@@ -100,10 +101,26 @@ def asserted_types(store: Store, iri: str) -> list[str]:
     return sorted({q.object.value for q in store.match(iri, RDF_TYPE) if q.graph_name != inferred})
 
 
+def label_literals(store: Store, iris) -> dict[str, list[ox.Literal]]:
+    """The rdfs:labels of many IRIs, in one query per few hundred (one round trip to a remote store)."""
+    found: dict[str, list[ox.Literal]] = {}
+    ordered = sorted(set(iris))
+    for start in range(0, len(ordered), LABELS_PER_QUERY):
+        values = " ".join(f"<{iri}>" for iri in ordered[start : start + LABELS_PER_QUERY])
+        for row in store.query(f"SELECT ?s ?l WHERE {{ VALUES ?s {{ {values} }} ?s <{RDFS_LABEL}> ?l }}"):
+            label = row["l"]
+            if isinstance(label, ox.Literal) and label not in found.setdefault(row["s"].value, []):
+                found[row["s"].value].append(label)
+    return found
+
+
 def names_of(store: Store, iris) -> dict[str, dict[str, str]]:
     """Labels of many IRIs: IRI → {lower-case lang: label}, only those that have one."""
-    found = {iri: labels(store, iri) for iri in set(iris)}
-    return {iri: names for iri, names in found.items() if names}
+    names: dict[str, dict[str, str]] = {}
+    for iri, literals in label_literals(store, iris).items():
+        for label in literals:
+            names.setdefault(iri, {}).setdefault((label.language or "").lower(), label.value)
+    return names
 
 
 def add(groups: dict[str, list], key: str, value) -> None:
@@ -148,14 +165,12 @@ def describe(store: Store, iri: str, texts: Mapping[int, str] | None = None) -> 
     mentioned = {t.value for tr in triples for t in (tr.subject, tr.predicate, tr.object) if is_iri(t)}
     if d.structure:
         mentioned.update(*vars(d.structure).values())
-    for other in mentioned:
-        names = labels(store, other)
-        if names:
-            d.names[other] = names
+    label = ox.NamedNode(RDFS_LABEL)
+    for other, literals in label_literals(store, mentioned).items():
+        for literal in literals:
+            d.names.setdefault(other, {}).setdefault((literal.language or "").lower(), literal.value)
             if other != iri:
-                triples |= {
-                    ox.Triple(q.subject, q.predicate, q.object) for q in store.match(other, RDFS_LABEL)
-                }
+                triples.add(ox.Triple(ox.NamedNode(other), label, literal))
     d.triples = sorted(triples, key=lambda t: (t.subject != node, str(t)))  # the resource's own first
     return d
 

@@ -19,9 +19,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
-from hkgraph.errors import BadRequest, NotFound, RendererUnavailable
+import pyoxigraph as ox
+
+from hkgraph.errors import BadRequest, NotFound, RendererUnavailable, RenderTimeout
 from hkgraph.i18n import LANGUAGES, language_of_tag, pick
 from hkgraph.resolve import Resolver
 from hkgraph.store import Store
@@ -62,6 +65,8 @@ LINE_SAMPLES = {
     "funding": "━━━━━━▶",
 }
 RENDER_TIMEOUT = 60  # seconds for one `dot` run
+MAX_NODES = 2000  # entities in one diagram; more is refused with advice (a picture of more helps nobody)
+NODES_PER_QUERY = 200  # IRIs in one VALUES block when walking the graph from a root
 
 
 @dataclass(frozen=True)
@@ -311,8 +316,8 @@ def parse_depth(value: str | int | None) -> int | None:
     if value is None or value in ("", "all"):
         return None
     text = str(value).strip()
-    if not text.isdigit() or int(text) < 1:
-        raise BadRequest(f"depth must be a whole number of 1 or more (or 'all'), not {value!r}")
+    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) < 1:  # not isdigit(): int("²") fails
+        raise BadRequest(f"depth must be a whole number from 1 to 999999999 (or 'all'), not {value!r}")
     return int(text)
 
 
@@ -343,18 +348,34 @@ def parse_format(value: str) -> str:
 # The model, by SPARQL -------------------------------------------------------------------------------------
 
 
-def relation_edges(store: Store, relations: Iterable[str]) -> list[Edge]:
-    """Every edge of the relations, from their canonical predicates only (an inverse would draw it twice)."""
+def relation_edges(
+    store: Store, relations: Iterable[str], touching: Iterable[str] | None = None
+) -> list[Edge]:
+    """Every edge of the relations (or only those with an end in touching), from their canonical predicates
+    only (an inverse would draw it twice)."""
     # an edge the store inferred from a sub-property (unitOf is a subOrganizationOf) comes again: the
     # asserted, more specific predicate is kept
     wanted = {p: RELATIONS[name] for name in relations for p in RELATIONS[name].predicates}
-    rows = store.select(
-        f"""SELECT DISTINCT ?s ?p ?o ?g WHERE {{
-              VALUES ?p {{ {" ".join(wanted)} }}
-              GRAPH ?g {{ ?s ?p ?o }}
-              FILTER(isIRI(?s) && isIRI(?o) && ?s != ?o)
-            }}"""
-    )
+    # One branch per predicate, and blank nodes, literals and loops dropped here rather than by FILTER:
+    # with VALUES ?p or a FILTER, pyoxigraph scans each predicate's every triple (and Virtuoso crashes on
+    # UNION branches that BIND the predicate).
+    pattern = " UNION ".join(f"{{ VALUES ?p {{ {p} }} GRAPH ?g {{ ?s ?p ?o }} }}" for p in wanted)
+    if touching is None:
+        solutions = [store.query(f"SELECT DISTINCT ?s ?p ?o ?g WHERE {{ {pattern} }}")]
+    else:
+        solutions, nodes = [], sorted(set(touching))
+        for start in range(0, len(nodes), NODES_PER_QUERY):
+            values = " ".join(f"<{n}>" for n in nodes[start : start + NODES_PER_QUERY])
+            solutions += [
+                store.query(f"SELECT DISTINCT ?s ?p ?o ?g WHERE {{ VALUES {end} {{ {values} }} {pattern} }}")
+                for end in ("?s", "?o")
+            ]
+    rows = [
+        {name: row[name].value for name in ("s", "p", "o", "g")}
+        for solution in solutions
+        for row in solution
+        if isinstance(row["s"], ox.NamedNode) and isinstance(row["o"], ox.NamedNode) and row["s"] != row["o"]
+    ]
     prefixes = store.prefixes()
     relation_of = {prefixes[p.split(":")[0]] + p.split(":")[1]: r for p, r in wanted.items()}
     inferred = store.inferred_graph.value
@@ -369,24 +390,40 @@ def relation_edges(store: Store, relations: Iterable[str]) -> list[Edge]:
     return sorted(Edge(u, lo, r, p) for (u, lo, r), (_, p) in best.items())
 
 
-def reachable(edges: list[Edge], root: str, direction: str, depth: int | None) -> set[str]:
-    """The root and what lies below it (down), above it (up) or both, within depth steps."""
-    below: dict[str, set[str]] = {}
-    above: dict[str, set[str]] = {}
-    for e in edges:
-        below.setdefault(e.upper, set()).add(e.lower)
-        above.setdefault(e.lower, set()).add(e.upper)
+def edges_around(
+    store: Store, relations: Iterable[str], root: str, direction: str, depth: int | None
+) -> tuple[set[str], list[Edge]]:
+    """The root and what lies below it (down), above it (up) or both within depth steps, and the edges among
+    them: walked step by step from the root, so the cost grows with the diagram, not with the graph."""
+    relations = tuple(relations)
+    seen_edges: dict[str, set[Edge]] = {}  # node → the edges touching it
+
+    def touching(nodes: set[str]) -> set[Edge]:
+        new = nodes - seen_edges.keys()
+        for node in new:
+            seen_edges[node] = set()
+        for edge in relation_edges(store, relations, new) if new else ():
+            for end in {edge.upper, edge.lower} & new:
+                seen_edges[end].add(edge)
+        return {edge for node in nodes for edge in seen_edges[node]}
+
     found = {root}
-    for step, on in (("down", below), ("up", above)):
+    for step in ("down", "up"):
         if direction not in (step, "both"):
             continue
         frontier, seen, level = {root}, {root}, 0
         while frontier and (depth is None or level < depth):
-            frontier = {n for f in frontier for n in on.get(f, ())} - seen
+            ends = {(e.upper, e.lower) if step == "down" else (e.lower, e.upper) for e in touching(frontier)}
+            frontier = {far for near, far in ends if near in frontier} - seen
             seen |= frontier
             level += 1
+            if len(found | seen) > MAX_NODES:
+                raise BadRequest(
+                    f"this diagram would have more than {MAX_NODES} entities: give a depth (depth=1 or 2), "
+                    "a direction or a narrower root"
+                )
         found |= seen
-    return found
+    return found, sorted(e for e in touching(found) if e.upper in found and e.lower in found)
 
 
 def node_details(store: Store, iris: Iterable[str]) -> dict[str, Node]:
@@ -395,18 +432,18 @@ def node_details(store: Store, iris: Iterable[str]) -> dict[str, Node]:
     nodes = {iri: Node(iri, short_id(store, iri)) for iri in iris}
     if not iris:
         return nodes
-    rows = store.select(
-        f"""SELECT ?n ?type ?abbr WHERE {{
-              VALUES ?n {{ {" ".join(f"<{i}>" for i in iris)} }}
-              {{ ?n a ?type }} UNION {{ ?n hkg:abbreviation ?abbr }}
-            }} ORDER BY ?n ?abbr"""
-    )
-    labels = store.select(
-        f"""SELECT ?n ?label (LANG(?label) AS ?lang) WHERE {{
-              VALUES ?n {{ {" ".join(f"<{i}>" for i in iris)} }}
-              ?n rdfs:label ?label
-            }} ORDER BY ?n ?label"""
-    )
+    rows, labels = [], []
+    for start in range(0, len(iris), NODES_PER_QUERY):
+        values = " ".join(f"<{i}>" for i in iris[start : start + NODES_PER_QUERY])
+        rows += store.select(
+            f"""SELECT ?n ?type ?abbr WHERE {{
+                  VALUES ?n {{ {values} }} {{ ?n a ?type }} UNION {{ ?n hkg:abbreviation ?abbr }}
+                }} ORDER BY ?n ?abbr"""
+        )
+        labels += store.select(
+            f"""SELECT ?n ?label (LANG(?label) AS ?lang) WHERE {{ VALUES ?n {{ {values} }} ?n rdfs:label ?label }}
+                ORDER BY ?n ?label"""
+        )
     for row in rows:
         node = nodes[row["n"]]
         if "type" in row:
@@ -445,9 +482,7 @@ def build_diagram(
     direction = parse_direction(direction, "down" if landscape else "both")
     if not store.mentions(root):
         raise NotFound(f"nothing is known about {root} in this graph")
-    edges = relation_edges(store, relations)
-    keep = reachable(edges, root, direction, depth)
-    edges = [e for e in edges if e.upper in keep and e.lower in keep]
+    keep, edges = edges_around(store, relations, root, direction, depth)
     details = node_details(store, keep)
     order = [root] + sorted(keep - {root}, key=lambda i: (KINDS.index(KINDS_BY_NAME[details[i].kind]), i))
     return Diagram(root, landscape, lang, relations, direction, depth, [details[i] for i in order], edges)
@@ -455,10 +490,9 @@ def build_diagram(
 
 def unlinked_tops(store: Store, relations: Iterable[str] | None = None) -> list[str]:
     """Tops of the trees the landscape misses: nothing above them in the data (HKSTP: no overseer stated)."""
+    # a top has nothing above it, so the landscape (the government downwards) cannot reach it
     edges = relation_edges(store, parse_relations(relations))
-    government = store.iri(GOVERNMENT)
-    tops = {e.upper for e in edges} - {e.lower for e in edges} - {government}
-    return sorted(tops - reachable(edges, government, "down", None))
+    return sorted({e.upper for e in edges} - {e.lower for e in edges} - {store.iri(GOVERNMENT)})
 
 
 # Labels ----------------------------------------------------------------------------------------------------
@@ -491,9 +525,9 @@ def columns(text: str) -> int:
 
 def label_lines(node: Node, lang: str) -> tuple[list[str], list[str]]:
     """The label's lines: in bold (the abbreviation in English, else the name) and in small under it."""
-    name = wrap(node.label(lang), WRAP)
+    name = wrap(" ".join(node.label(lang).split()), WRAP)  # a picture shows no tabs or line breaks of its own
     if lang == "en" and node.abbreviation and node.abbreviation.casefold() != node.label(lang).casefold():
-        return [node.abbreviation], name
+        return [" ".join(node.abbreviation.split())], name
     return name, []
 
 
@@ -503,6 +537,12 @@ def label_lines(node: Node, lang: str) -> tuple[list[str], list[str]]:
 def q(text: str) -> str:
     """A DOT quoted string."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def dot_url(url: str) -> str:
+    """A link as Graphviz needs it: it writes URLs into SVG without escaping `&`, and cairo's PDF links
+    break at `'`; so those and anything not ASCII are percent-encoded (the server decodes them again)."""
+    return quote(url, safe=":/?#[]@!$()*+,;=%~")
 
 
 def html_label(node: Node, lang: str, size: int = 10) -> str:
@@ -548,7 +588,7 @@ def list_label(diagram: Diagram, relation: str, leaves: list[str], link: Callabl
         abbreviation = (
             node.abbreviation if lang == "en" and node.abbreviation.casefold() != name.casefold() else ""
         )
-        lines = [html.escape(line) for line in wrap(f"{abbreviation} {name}".strip(), LIST_WRAP)]
+        lines = [html.escape(line) for line in wrap(" ".join(f"{abbreviation} {name}".split()), LIST_WRAP)]
         if abbreviation:  # bold, and a no-break space after it: SVG viewers drop a text's leading space
             rest = lines[0][len(html.escape(abbreviation)) :]
             lines[0] = f"<B>{html.escape(abbreviation)}</B>" + (
@@ -556,7 +596,7 @@ def list_label(diagram: Diagram, relation: str, leaves: list[str], link: Callabl
             )
         rows.append(
             f'<TR><TD BGCOLOR="{KINDS_BY_NAME[node.kind].fill}" WIDTH="7"></TD>'
-            f'<TD ALIGN="LEFT" BALIGN="LEFT" HREF="{html.escape(link(iri))}" TITLE="{html.escape(name)}" '
+            f'<TD ALIGN="LEFT" BALIGN="LEFT" HREF="{html.escape(dot_url(link(iri)))}" TITLE="{html.escape(name)}" '
             f'ID="{html.escape(node.id)}" TARGET="_top">{"<BR/>".join(lines)}</TD></TR>'
         )
     table = '<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2" COLOR="#969696" BGCOLOR="white" ROWS="*">'
@@ -584,7 +624,7 @@ def to_dot(diagram: Diagram, link: Callable[[str], str] | None = None) -> str:
         extra = " peripheries=2 penwidth=1.5" if node.iri == diagram.root else ""
         lines.append(
             f"  {q(node.id)} [label={html_label(node, lang)} shape={kind.shape} style={q(kind.style)} "
-            f"fillcolor={q(kind.fill)} class={q('kind-' + node.kind)} URL={q(link(node.iri))} "
+            f"fillcolor={q(kind.fill)} class={q('kind-' + node.kind)} URL={q(dot_url(link(node.iri)))} "
             f'target="_top" tooltip={q(node.label(lang))}{extra}]'
         )
     for (upper, relation), leaves in sorted(folded.items()):
@@ -676,7 +716,15 @@ def run_dot(dot: str, fmt: str) -> bytes:
             "(install the Debian package graphviz, or ask for dot, mermaid, graphml or json)"
         )
     args = [exe, f"-T{fmt}"] + (["-Gdpi=150"] if fmt == "png" else [])
-    done = subprocess.run(args, input=dot.encode(), capture_output=True, timeout=RENDER_TIMEOUT, check=False)
+    try:
+        done = subprocess.run(
+            args, input=dot.encode(), capture_output=True, timeout=RENDER_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise RenderTimeout(
+            f"drawing this diagram as {fmt} took longer than {RENDER_TIMEOUT} s and was stopped: "
+            "give a depth or a narrower root, or ask for dot, mermaid, graphml or json"
+        ) from None
     if done.returncode != 0:
         raise RuntimeError(f"dot -T{fmt} failed: {done.stderr.decode(errors='replace')[:2000]}")
     return done.stdout
@@ -686,21 +734,29 @@ def run_dot(dot: str, fmt: str) -> bytes:
 
 
 def mermaid_id(node_id: str) -> str:
-    return "n_" + re.sub(r"[^A-Za-z0-9]", "_", node_id)
+    """A Mermaid node id: letters and digits kept, any other character as _hex_ (org/itc → n_org_2f_itc), so
+    that two ids never become one (org/a-b and org/a_b)."""
+    return "n_" + re.sub(r"[^A-Za-z0-9]", lambda m: f"_{ord(m[0]):x}_", node_id)
+
+
+# Characters that mean something inside a Mermaid label: quotes, markup, entities, `%%` directives and
+# comments, `{}` of directives, backticks of Markdown strings.
+MERMAID_ENTITIES = {'"': "#quot;", "<": "#lt;", ">": "#gt;", "#": "#35;", "&": "#amp;", "%": "#37;",
+                    "{": "#123;", "}": "#125;", "`": "#96;"}  # fmt: skip
 
 
 def mermaid_text(text: str) -> str:
-    """Text inside a Mermaid quoted label: quotes and markup characters as Mermaid entity codes."""
-    return "".join(
-        {'"': "#quot;", "<": "#lt;", ">": "#gt;", "#": "#35;", "&": "#amp;"}.get(c, c) for c in text
-    )
+    """Text inside a Mermaid quoted label, its special characters as Mermaid entity codes."""
+    return "".join(MERMAID_ENTITIES.get(c, c) for c in text)
 
 
 def to_mermaid(diagram: Diagram, link: Callable[[str], str] | None = None) -> str:
     """The diagram as a Mermaid flowchart (top-down), shapes and colours by kind, arrows by relation."""
     lang = diagram.lang
     link = link or (lambda iri: iri)
-    lines = ["---", f"title: {json.dumps(diagram.title(), ensure_ascii=False)}", "---", "flowchart TD"]
+    # the title in YAML; % escaped too, as Mermaid looks for %%{...}%% directives anywhere in the text
+    title = json.dumps(diagram.title(), ensure_ascii=False).replace("%", "\\u0025")
+    lines = ["---", f"title: {title}", "---", "flowchart TD"]
     for node in diagram.nodes:
         text = "<br>".join(mermaid_text(t) for t in sum(label_lines(node, lang), []))
         lines.append(f"  {mermaid_id(node.id)}{KINDS_BY_NAME[node.kind].mermaid.format(text)}")
@@ -800,7 +856,8 @@ def to_graphml(diagram: Diagram, link: Callable[[str], str] | None = None) -> st
         ends = ("standard", "none") if relation.points_up else ("none", "standard")
         ET.SubElement(line, f"{{{YFILES}}}Arrows", {"source": ends[0], "target": ends[1]})
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    text = ET.tostring(root, encoding="unicode").replace("\r", "&#13;")  # else XML readers make it \n
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
 
 
 JSON_SCHEMA = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, g, request
 
@@ -38,7 +38,7 @@ ALIASES = {
 
 def language_of_tag(tag: str) -> str | None:
     """The page language for a language tag (zh-TW → zh-Hant, en-GB → en), or None if we have none."""
-    tag = tag.strip().lower().replace("_", "-")
+    tag = tag.strip().lower().replace("_", "-")[:64]  # a real tag is short; a long one costs n² below
     while tag:
         if tag in ALIASES:
             return ALIASES[tag]
@@ -263,7 +263,8 @@ def url_with_language(lang: str) -> str:
     """This page's URL with ?lang= set to another language, other parameters kept."""
     args = request.args.copy()
     args["lang"] = lang
-    return request.path + "?" + urlencode(list(args.items(multi=True)))
+    path = quote(request.path, safe="/:@!$&'()*+,;=~")  # as a URL again: an odd path's NUL or space escaped
+    return path + "?" + urlencode(list(args.items(multi=True)))
 
 
 # Endpoints that mostly answer data, not pages: they choose a language (select_language) only for a page.

@@ -6,46 +6,42 @@ Only exact matches resolve (names compared case-, width- and script-insensitivel
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+import pyoxigraph as ox
 
 from hkgraph.errors import AmbiguousName, BadRequest, NotFound
 from hkgraph.i18n import pick
-from hkgraph.search import NAME_WEIGHTS, SearchIndex, kind_rank, normalise
+from hkgraph.search import SearchIndex, kind_rank
 from hkgraph.store import DEFAULT_BASE, Store
 
 MAX_SUGGESTIONS = 8
 
 
+def valid_iri(text: str) -> bool:
+    """Whether the text is an IRI the store can look up (a name with a space or control character is not)."""
+    try:
+        ox.NamedNode(text)
+    except ValueError:
+        return False
+    return True
+
+
+def described(store: Store, iri: str) -> bool:
+    """Whether the IRI is the subject of a triple (never for a text that makes no valid IRI)."""
+    return valid_iri(iri) and any(True for _ in store.match(iri))
+
+
 @dataclass
 class Resolver:
-    """Every entity's slug and names in normalised form, built once per store (the graph is read-only)."""
+    """Finds entities by the store's name index (names and slugs in normalised form)."""
 
     store: Store
-    by_slug: dict[str, set[str]] = field(default_factory=dict)
-    by_name: dict[str, set[str]] = field(default_factory=dict)
-    index: SearchIndex | None = None  # for close matches; built on first need
+    index: SearchIndex
 
     @classmethod
     def build(cls, store: Store, index: SearchIndex | None = None) -> Resolver:
-        """Two SPARQL queries: every entity IRI (for slugs) and every name of one."""
-        resolver = cls(store, index=index)
-        entities = store.iri("id/")
-        subjects = store.select(
-            f'SELECT DISTINCT ?s WHERE {{ ?s ?p ?o FILTER(STRSTARTS(STR(?s), "{entities}")) }}'
-        )
-        for iri in (row["s"] for row in subjects):
-            if kind_rank(store, iri) == 0:
-                resolver.by_slug.setdefault(iri.rstrip("/").rpartition("/")[2].casefold(), set()).add(iri)
-        predicates = " ".join(f"<{p if p.startswith('http') else store.iri(p)}>" for p in NAME_WEIGHTS)
-        names = store.select(
-            f"""SELECT DISTINCT ?s ?name WHERE {{ VALUES ?p {{ {predicates} }} ?s ?p ?name
-                  FILTER(STRSTARTS(STR(?s), "{entities}")) }}"""
-        )
-        for row in names:
-            if kind_rank(store, row["s"]) == 0:
-                resolver.by_name.setdefault(normalise(str(row["name"])), set()).add(row["s"])
-        return resolver
+        return cls(store, index if index is not None else SearchIndex.for_store(store))
 
     def matches(self, text: str) -> list[str]:
         """Every entity the text names exactly: as IRI, path under the base or id/, slug, or name."""
@@ -54,13 +50,12 @@ class Resolver:
         if text.startswith(("http://", "https://")):
             if text.startswith(DEFAULT_BASE) and store.base != DEFAULT_BASE:
                 text = store.iri(text[len(DEFAULT_BASE) :])  # an IRI as published names the same thing here
-            return [text] if store.mentions(text) else []
+            return [text] if valid_iri(text) and store.mentions(text) else []
         path = text.strip("/").removeprefix("doc/")  # a path of this server's entity pages works too
         for rel in (path, "id/" + path):
-            if "/" in path and any(True for _ in store.match(store.iri(rel))):
+            if "/" in path and described(store, store.iri(rel)):
                 return [store.iri(rel)]
-        found = self.by_slug.get(text.casefold(), set()) | self.by_name.get(normalise(text), set())
-        return sorted(found)
+        return sorted(self.index.named(text))
 
     def resolve(self, text: str) -> str:
         """The one entity the text names; AmbiguousName or NotFound (with close matches) otherwise."""
@@ -83,13 +78,8 @@ class Resolver:
 
     def close_matches(self, text: str) -> list[str]:
         """Entities with a slug or name spelled like the text (ITX: ITC, ITF), then names containing it."""
-        if self.index is None:
-            self.index = SearchIndex.build(self.store)
-        key = normalise(text)
-        names = {**self.by_name, **{k: v | self.by_name.get(k, set()) for k, v in self.by_slug.items()}}
-        spelled = difflib.get_close_matches(key, list(names), n=MAX_SUGGESTIONS, cutoff=0.6)
         hits, _ = self.index.search(text, MAX_SUGGESTIONS * 2)
-        ranked = [iri for k in spelled for iri in sorted(names[k])] + [h.iri for h in hits]
+        ranked = self.index.similar(text, MAX_SUGGESTIONS, cutoff=0.6) + [h.iri for h in hits]
         ranked = [iri for iri in ranked if kind_rank(self.store, iri) == 0]
         return list(dict.fromkeys(ranked))[:MAX_SUGGESTIONS]
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import os
+import sqlite3
+import tempfile
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass
 from functools import cache
+from pathlib import Path
 
 import opencc
 import pyoxigraph as ox
@@ -43,9 +47,20 @@ def to_traditional() -> opencc.OpenCC:
 def normalise(text: str) -> str:
     """The form names are compared in: NFKC, Simplified, case-folded, punctuation dropped, spaces single."""
     text = to_simplified().convert(unicodedata.normalize("NFKC", text)).casefold()
-    text = "".join(" " if ch in "-/" else ch for ch in text)  # hyphens and slashes separate words
-    text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("P"))
-    return " ".join(text.split())
+    return " ".join(text.translate(PUNCTUATION).split())
+
+
+class Punctuation(dict):
+    """A str.translate table: hyphens and slashes to spaces (they separate words), other punctuation
+    dropped, each character's category looked up once."""
+
+    def __missing__(self, code: int):
+        ch = chr(code)
+        self[code] = " " if ch in "-/" else ("" if unicodedata.category(ch).startswith("P") else ch)
+        return self[code]
+
+
+PUNCTUATION = Punctuation()
 
 
 @dataclass(frozen=True)
@@ -74,57 +89,174 @@ class Hit:
     rank: int  # kind of resource: 0 entities, 1 ontology terms, 2 observations, 3 sources and periods
 
 
-@dataclass
-class SearchIndex:
-    """Every name of every resource in normalised form; built once, the graph being read-only."""
+SLUG_WEIGHT = 0.5  # an entity's IRI slug (org/itc: "itc") is searchable, below its names
+MAX_CANDIDATES = 20_000  # names scored per search; a one-letter query on a huge graph scores this many
+SIMILAR_CANDIDATES = 2_000  # names spelled like a text, fetched by shared letter pairs, then compared
+INDEX_FILE = "names.sqlite"
 
-    names: list[Name] = field(default_factory=list)
-    ranks: dict[str, int] = field(default_factory=dict)
-    links: dict[str, float] = field(default_factory=dict)  # bonus by inbound links
+SCHEMA = """
+CREATE TABLE names (id INTEGER PRIMARY KEY, iri TEXT NOT NULL, text TEXT NOT NULL, key TEXT NOT NULL,
+                    compact TEXT NOT NULL, weight REAL NOT NULL);
+CREATE TABLE resources (iri TEXT PRIMARY KEY, rank INTEGER NOT NULL, links REAL NOT NULL) WITHOUT ROWID;
+CREATE VIRTUAL TABLE letters USING fts5(chars, content='', tokenize='unicode61 remove_diacritics 0');
+"""
+
+
+class SearchIndex:
+    """Every name of every resource in normalised form, in SQLite: in memory for a graph held in memory,
+    else a file shared by all workers (an on-disk store's folder, built by `hkgraph build`). Each name's
+    letters are also indexed one by one (full-text), so a substring is a phrase query and a search reads
+    only the names that contain the query, whatever the size of the graph."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
 
     @classmethod
-    def build(cls, store: Store) -> SearchIndex:
-        weights = {(store.iri(p) if not p.startswith("http") else p): w for p, w in NAME_WEIGHTS.items()}
-        index = cls()
-        for predicate, weight in weights.items():
-            for q in store.match(None, predicate):
-                if isinstance(q.subject, ox.NamedNode):
-                    index.names.append(Name.of(q.subject.value, q.object.value, weight))
-        for iri in {n.iri for n in index.names}:
-            index.ranks[iri] = kind_rank(store, iri)
-            if index.ranks[iri] == 0:
-                inbound = sum(1 for _ in store.match(None, None, iri))
-                index.links[iri] = min(inbound / 10, MAX_LINK_BONUS)
-        return index
+    def build(cls, store: Store, path: str | Path | None = None) -> SearchIndex:
+        """Read every name from the store into a new index (at path, replacing it when complete)."""
+        if path is None:
+            db = sqlite3.connect(":memory:", check_same_thread=False)
+            fill(db, store)
+            return cls(db)
+        path = Path(path)
+        work = path.with_name(path.name + f".{os.getpid()}.building")
+        work.unlink(missing_ok=True)
+        db = sqlite3.connect(work)
+        try:
+            fill(db, store)
+        finally:
+            db.close()
+        os.replace(work, path)
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: str | Path) -> SearchIndex:
+        """Open an index file read-only (any number of processes share it)."""
+        return cls(sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False))
+
+    @classmethod
+    def for_store(cls, store: Store) -> SearchIndex:
+        """The store's index: an on-disk store's file (built there if missing), a remote store's in the
+        temporary folder (shared by the workers, named by the dataset's version), else one in memory."""
+        if store.directory:
+            path = Path(store.directory) / INDEX_FILE
+        elif store.remote:
+            path = Path(tempfile.gettempdir()) / f"hkgraph-names-{store.version}.sqlite"
+        else:
+            return cls.build(store)
+        if not path.exists():
+            cls.build(store, path)
+        return cls.open(path)
+
+    def candidates(self, match: str, limit: int, best_first: bool = False) -> list[Name]:
+        """Names matching a full-text query on their letters, up to limit (best matches first if asked)."""
+        order = " ORDER BY letters.rank" if best_first else ""
+        rows = self.db.execute(
+            "SELECT n.iri, n.text, n.key, n.compact, n.weight FROM letters JOIN names n ON n.id = letters.rowid"
+            f" WHERE letters MATCH ?{order} LIMIT ?",
+            (match, limit),
+        )
+        return [Name(*row) for row in rows]
+
+    def resource(self, iri: str) -> tuple[int, float]:
+        row = self.db.execute("SELECT rank, links FROM resources WHERE iri = ?", (iri,)).fetchone()
+        return row or (3, 0.0)
 
     def search(self, query: str, limit: int = 20) -> tuple[list[Hit], int]:
         """The best hits for a query, best first, and how many resources matched in all."""
+        query = query[:MAX_QUERY_CHARS]  # a longer text (a 404's path) would make a slow full-text query
         key = normalise(query)
         if not key:
             return [], 0
+        words = key.split()
+        match = phrase(key.replace(" ", ""))
+        if len(words) > 1:
+            match = f"{match} OR ({' AND '.join(phrase(w) for w in words)})"
         raw = query.strip().casefold()
         best: dict[str, Hit] = {}
-        for name in self.names:
+        for name in self.candidates(match, MAX_CANDIDATES):
             quality = match_quality(key, name)
             if not quality:
                 continue
+            rank, links = self.resource(name.iri)
             # Closer matches, better-connected resources and the query's own script (科技园, not 科技園) win.
             coverage = len(key.replace(" ", "")) / max(len(name.compact), 1)
-            score = quality * name.weight + COVERAGE * coverage + self.links.get(name.iri, 0)
+            score = quality * name.weight + COVERAGE * coverage + links
             score += 0.5 if raw in name.text.casefold() else 0
             hit = best.get(name.iri)
             if hit is None or score > hit.score or (score == hit.score and len(name.text) < len(hit.matched)):
-                best[name.iri] = Hit(name.iri, score, name.text, self.ranks.get(name.iri, 3))
+                best[name.iri] = Hit(name.iri, score, name.text, rank)
         hits = sorted(best.values(), key=lambda h: (-h.score, h.rank, len(h.matched), h.iri))
         return hits[:limit], len(hits)
 
-    def similar(self, text: str, limit: int = 5) -> list[str]:
+    def similar(self, text: str, limit: int = 5, cutoff: float = 0.75) -> list[str]:
         """Resources whose names are spelled like the text (for typos: "commision" finds "Commission")."""
+        key = normalise(text[:MAX_QUERY_CHARS])
+        compact = key.replace(" ", "")
+        pairs = {phrase(compact[i : i + 2]) for i in range(len(compact) - 1)} or {phrase(compact)}
+        pairs.discard('""')
+        if not pairs:
+            return []
         by_key: dict[str, str] = {}
-        for name in self.names:
+        for name in self.candidates(" OR ".join(sorted(pairs)), SIMILAR_CANDIDATES, best_first=True):
             by_key.setdefault(name.key, name.iri)
-        keys = difflib.get_close_matches(normalise(text), list(by_key), n=limit * 2, cutoff=0.75)
+        keys = difflib.get_close_matches(key, list(by_key), n=limit * 2, cutoff=cutoff)
         return list(dict.fromkeys(by_key[k] for k in keys))[:limit]
+
+    def named(self, text: str) -> set[str]:
+        """Entities one of whose names or slug is the text, compared in normalised form."""
+        rows = self.db.execute(
+            "SELECT n.iri FROM names n JOIN resources r ON r.iri = n.iri WHERE n.key = ? AND r.rank = 0",
+            (normalise(text),),
+        )
+        return {iri for (iri,) in rows}
+
+
+def phrase(text: str) -> str:
+    """A full-text phrase matching the text's letters in a row (a substring, as every letter is a token)."""
+    return '"' + " ".join(text).replace('"', '""') + '"'
+
+
+def fill(db: sqlite3.Connection, store: Store) -> None:
+    """Every name (and entity slug) of the store, with each resource's kind and a bonus for links in."""
+    db.executescript(SCHEMA)
+    weights = {(store.iri(p) if not p.startswith("http") else p): w for p, w in NAME_WEIGHTS.items()}
+    resources: set[str] = set()
+
+    def names():
+        for predicate, weight in weights.items():
+            for q in store.match(None, predicate):
+                if isinstance(q.subject, ox.NamedNode) and isinstance(q.object, ox.Literal):
+                    resources.add(q.subject.value)
+                    yield Name.of(q.subject.value, q.object.value, weight)
+        for iri in sorted(resources):
+            if kind_rank(store, iri) == 0:
+                yield Name.of(iri, iri.rstrip("/").rpartition("/")[2], SLUG_WEIGHT)
+
+    rows = [(rowid, *astuple(name)) for rowid, name in enumerate(names(), start=1)]
+    db.executemany("INSERT INTO names VALUES (?, ?, ?, ?, ?, ?)", rows)
+    db.executemany("INSERT INTO letters (rowid, chars) VALUES (?, ?)", ((r[0], " ".join(r[4])) for r in rows))
+    del rows
+    db.execute("CREATE INDEX names_key ON names (key)")
+    inbound = links_in(store)
+    db.executemany(
+        "INSERT INTO resources VALUES (?, ?, ?)",
+        (
+            (iri, rank, min(inbound.get(iri, 0) / 10, MAX_LINK_BONUS) if rank == 0 else 0.0)
+            for iri in resources
+            for rank in (kind_rank(store, iri),)
+        ),
+    )
+    db.commit()
+
+
+def links_in(store: Store) -> dict[str, int]:
+    """How many triples point at each resource under the base (one query, whatever the backend)."""
+    rows = store.select(
+        f"""SELECT ?o (COUNT(*) AS ?n) WHERE {{ ?s ?p ?o FILTER(isIRI(?o) && STRSTARTS(STR(?o), "{store.base}")) }}
+            GROUP BY ?o"""
+    )
+    return {row["o"]: int(row["n"]) for row in rows}
 
 
 def match_quality(query: str, name: Name) -> int:

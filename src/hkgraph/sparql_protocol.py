@@ -38,12 +38,11 @@ def decode_utf8(raw: bytes, what: str) -> str:
 
 def decode_parameters(raw: bytes, where: str) -> list[tuple[str, str]]:
     """Percent-decode name=value pairs; each value must be UTF-8 (a replacement character is never guessed)."""
-    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
-    return [
-        (decode_utf8(k.encode("latin-1"), f"a parameter name in the {where}"),
-         decode_utf8(v.encode("latin-1"), f"parameter {k!r} in the {where}"))
-        for k, v in pairs
-    ]  # fmt: skip
+    decoded = []
+    for k, v in parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1"):
+        name = decode_utf8(k.encode("latin-1"), f"a parameter name in the {where}")
+        decoded.append((name, decode_utf8(v.encode("latin-1"), f"parameter {name!r} in the {where}")))
+    return decoded
 
 
 def url_parameters(request) -> MultiDict:

@@ -94,13 +94,26 @@ def rdf_format(path: Path) -> ox.RdfFormat:
     return fmt
 
 
+def error_line(path: Path, err: SyntaxError) -> int | str:
+    """The line of a parse error: pyoxigraph's, else (ill-formed RDF/XML) the XML parser's, else "?"."""
+    if err.lineno or rdf_format(path) != ox.RdfFormat.RDF_XML:
+        return err.lineno or "?"
+    from xml.etree import ElementTree
+
+    try:
+        ElementTree.parse(path)
+    except ElementTree.ParseError as xml_error:
+        return xml_error.position[0]
+    return "?"
+
+
 def parse_file(path: Path) -> list[ox.Quad]:
     """Parse one RDF file into quads; LoadError naming file and line on any problem."""
     fmt = rdf_format(path)
     try:
         return list(ox.parse(path=str(path), format=fmt))
     except SyntaxError as err:
-        raise LoadError(f"{path}:{err.lineno or '?'}: {err.msg}") from None
+        raise LoadError(f"{path}:{error_line(path, err)}: {err.msg}") from None
     except OSError as err:
         raise LoadError(f"{path}: cannot read ({err.strerror or err})") from None
     except ValueError as err:
@@ -213,7 +226,7 @@ class Store:
                     for q in ox.parse(path=str(source.path), format=fmt)
                 )
         except SyntaxError as err:
-            raise LoadError(f"{source.path}:{err.lineno or '?'}: {err.msg}") from None
+            raise LoadError(f"{source.path}:{error_line(source.path, err)}: {err.msg}") from None
         except OSError as err:
             raise LoadError(f"{source.path}: cannot read ({err.strerror or err})") from None
         except ValueError as err:

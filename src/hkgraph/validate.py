@@ -105,3 +105,36 @@ def validate_store(store) -> Report:
         for path in sorted((PROJECT_ROOT / "shapes").glob("*.ttl")):
             shapes.parse(path)
     return validate_graphs(data, shapes)
+
+
+SHOWN_VIOLATIONS = 5  # how many a start-up refusal lists
+
+
+def require_valid(store) -> None:
+    """Refuse data that does not conform to the shapes (InvalidData), so `hkgraph serve` and `hkgraph build`
+    stop before serving or storing it; the message names each violation's file, focus node, shape and message."""
+    from hkgraph.errors import InvalidData, printable
+
+    report = validate_store(store)
+    violations = [v for v in report.violations if v.severity == "Violation"]
+    if report.conforms or not violations:
+        return
+    located = sorted((files_about(store, v.focus), v.focus, v.shape, v.path, v.message) for v in violations)
+    lines = [
+        f"the data does not conform to the SHACL shapes: {len(violations)} violation(s) "
+        f"(--no-validate skips this check); the first:"
+    ]
+    for files, focus, shape, path, message in located[:SHOWN_VIOLATIONS]:
+        where = ", ".join(files) or "?"
+        on = f" [{path}]" if path else ""
+        lines.append(f"  {where}: {focus}{on} violates {shape.rpartition('/')[2]}: {message}")
+    raise InvalidData(printable("\n".join(lines)))
+
+
+def files_about(store, iri: str) -> tuple[str, ...]:
+    """The files (of the store's sources) that state something about an IRI."""
+    try:
+        graphs = {q.graph_name.value for q in store.match(iri)}
+    except ValueError:  # a blank node or literal focus
+        return ()
+    return tuple(str(s.path) for s in store.sources if store.iri(s.graph) in graphs)

@@ -6,6 +6,7 @@ relations (comma-separated or repeated), depth (a number or all), direction (dow
 
 from __future__ import annotations
 
+from collections import Counter
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
@@ -16,7 +17,9 @@ from hkgraph.app import cached, get_store
 from hkgraph.errors import HkgraphError, NotAcceptable, NotFound
 from hkgraph.i18n import LANGUAGE_NAMES, LANGUAGES, current_language
 from hkgraph.negotiation import choose
-from hkgraph.resolve import Resolver
+from hkgraph.resolve import Resolver, described
+
+MAX_ROOT_OPTIONS = 1000  # entities offered as roots in the page's list
 
 bp = Blueprint("diagrams", __name__)
 
@@ -128,7 +131,7 @@ def entity_root(doc_rel: str) -> str:
     """The entity a /doc/ path names (org/itc → {base}id/org/itc); 404 with close matches if none."""
     store = get_store()
     iri = store.iri("id/" + doc_rel.strip("/"))
-    if not any(True for _ in store.match(iri)):
+    if not described(store, iri):
         err = NotFound(f"nothing is known about {iri}, so it has no diagram")
         words = doc_rel.rstrip("/").rpartition("/")[2].replace("-", " ")
         err.links = page_links(resolver().close_matches(words))
@@ -237,7 +240,9 @@ def query_string(options: dict) -> str:
 def unlinked_links(options: dict) -> list[tuple[str, str]]:
     """(label, diagram page) of each tree the landscape does not reach."""
     store = get_store()
-    tops = dg.node_details(store, dg.unlinked_tops(store, options["relations"]))
+    relations = options["relations"]
+    tops = cached(f"hkgraph.diagram_tops.{','.join(relations)}", lambda: dg.unlinked_tops(store, relations))
+    tops = dg.node_details(store, tops)
     query = {"lang": options["lang"]}
     return sorted(
         (
@@ -257,7 +262,11 @@ def root_options(lang: str) -> list[tuple[str, list[tuple[str, str]]]]:
     def build():
         store = get_store()
         edges = dg.relation_edges(store, dg.RELATIONS)
-        return dg.node_details(store, {e.upper for e in edges} | {e.lower for e in edges})
+        below = Counter(e.upper for e in edges)
+        iris = set(below) | {e.lower for e in edges}
+        if len(iris) > MAX_ROOT_OPTIONS:  # a big graph: those with most under them (others by name or URL)
+            iris = {iri for iri, _ in below.most_common(MAX_ROOT_OPTIONS)}
+        return dg.node_details(store, iris)
 
     nodes = cached("hkgraph.diagram_roots", build)
     store = get_store()

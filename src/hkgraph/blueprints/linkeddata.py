@@ -7,7 +7,6 @@ and /doc/graph/sources. A suffix (.html .ttl .jsonld .nt .rdf) fixes the format;
 
 from __future__ import annotations
 
-import difflib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import quote
@@ -82,14 +81,23 @@ def format_path(rel: str, suffix: str) -> str:
 
 
 def local_href(iri: str) -> str:
-    """Where this server shows an IRI: its local /doc/ page if it is ours, else the IRI itself."""
+    """Where this server shows an IRI: its local /doc/ page if it is ours, else external_href."""
     store = get_store()
     if not iri.startswith(store.base):
-        return iri
+        return external_href(iri)
     rel, hash_, fragment = iri[len(store.base) :].partition("#")
     if rel.split("/", 1)[0] in NAMESPACES and "/" in rel:
         rel = doc_path(rel)
     return request.script_root + "/" + rel + hash_ + fragment
+
+
+WEB_SCHEMES = ("http:", "https:", "mailto:")
+
+
+def external_href(iri: str) -> str:
+    """Where a link to an IRI outside this graph goes: the IRI itself if it is a web address, else the
+    SPARQL UI describing it, so that a javascript: or data: IRI in the data is never a live link."""
+    return iri if iri.lower().startswith(WEB_SCHEMES) else sparql_describe_url(iri)
 
 
 def curie(iri: str) -> str:
@@ -161,23 +169,14 @@ def not_found(store: Store, rel: str) -> NotFound:
 
 
 def close_matches(store: Store, rel: str, limit: int = 8) -> list[str]:
-    """IRIs like a missing one: similar paths under the base, then names like its last segment."""
+    """IRIs like a missing one: names and slugs spelled like its last segment, then names containing it."""
     from hkgraph.blueprints.search import search_index
 
-    paths = cached("hkgraph.subject_paths", lambda: subject_paths(store))
-    found = [store.iri(p) for p in difflib.get_close_matches(rel, paths, n=limit, cutoff=0.6)]
     words = rel.rstrip("/").rpartition("/")[2].replace("-", " ").strip()
-    if words:
-        hits, _ = search_index().search(words, limit)
-        found += [iri for iri in search_index().similar(words) + [h.iri for h in hits] if iri not in found]
-    return list(dict.fromkeys(found))[:limit]
-
-
-def subject_paths(store: Store) -> list[str]:
-    """Every base-relative path of an IRI that is the subject of a triple."""
-    return sorted(
-        {q.subject.value[len(store.base) :] for q in store.quads() if q.subject.value.startswith(store.base)}
-    )
+    if not words:
+        return []
+    hits, _ = search_index().search(words, limit)
+    return list(dict.fromkeys(search_index().similar(words, cutoff=0.6) + [h.iri for h in hits]))[:limit]
 
 
 def resolve(store: Store, doc_rel: str) -> tuple[str, str | None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, jsonify, render_template, request
 
 from hkgraph import describe as d
@@ -20,7 +22,7 @@ MAX_LIMIT = 200
 
 def search_index() -> SearchIndex:
     """The app's search index, built on first use."""
-    return cached("hkgraph.search_index", lambda: SearchIndex.build(get_store()))
+    return cached("hkgraph.search_index", lambda: SearchIndex.for_store(get_store()))
 
 
 def wanted_format() -> str:
@@ -39,7 +41,9 @@ def wanted_format() -> str:
 
 def wanted_limit() -> int:
     raw = request.args.get("limit", str(DEFAULT_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if (
+        not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_LIMIT
+    ):  # not isdigit(): int("²") fails
         raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}, not {raw!r}")
     return int(raw)
 

@@ -9,6 +9,7 @@ import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 
 from hkgraph.app import get_store
+from hkgraph.blueprints.linkeddata import external_href
 from hkgraph.errors import BadRequest, HkgraphError, NotAcceptable
 from hkgraph.i18n import select_language
 from hkgraph.queries import named_queries
@@ -221,9 +222,9 @@ def labels(iris: list[str], language: str) -> dict[str, str]:
 
 
 def entity_href(iri: str) -> str:
-    """Where an IRI's page is: on this server for the graph's own IRIs, else the IRI itself."""
+    """Where an IRI's page is: on this server for the graph's own IRIs, else external_href."""
     base = store().base
-    return request.script_root + "/" + iri[len(base) :] if iri.startswith(base) else iri
+    return request.script_root + "/" + iri[len(base) :] if iri.startswith(base) else external_href(iri)
 
 
 def short_name(iri: str, prefixes: dict[str, str]) -> str:

@@ -17,8 +17,12 @@
     });
   }
 
+  // Our IRIs link to their pages here; a web address to itself; any other IRI (javascript:, data:) to
+  // what the graph says about it, never as a live link.
   function pageOf(iri) {
-    return iri.indexOf(config.base) === 0 ? config.root + iri.slice(config.base.length) : iri;
+    if (iri.indexOf(config.base) === 0) return config.root + iri.slice(config.base.length);
+    if (/^(https?|mailto):/i.test(iri)) return iri;
+    return config.endpoint + "?query=" + encodeURIComponent("DESCRIBE <" + iri + ">");
   }
 
   function shortName(iri, prefixes) {
@@ -37,6 +41,20 @@
     var label = labels[iri];
     var text = label ? '<span class="label">' + escapeHtml(label) + '</span> <span class="curie">' + shown + "</span>" : shown;
     return '<a class="iri" href="' + escapeHtml(pageOf(iri)) + '" title="' + escapeHtml(iri) + '">' + text + "</a>";
+  };
+
+  // The table's sort and filter text: the value escaped, so that no value is ever parsed as HTML (YASR
+  // would sanitise the raw value by parsing it, which a Content-Security-Policy reports as a violation).
+  var getColumns = Yasgui.Yasr.plugins.table.prototype.getColumns;
+  Yasgui.Yasr.plugins.table.prototype.getColumns = function () {
+    return getColumns.call(this).map(function (column) {
+      var render = column.render;
+      column.render = function (cell, type, row, meta) {
+        var text = cell && typeof cell === "object" && (type === "filter" || type === "sort" || !type);
+        return text ? escapeHtml(cell.value) : render(cell, type, row, meta);
+      };
+      return column;
+    });
   };
 
   function fetchLabels(iris) {
