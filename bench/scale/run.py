@@ -199,20 +199,29 @@ def measure_server(base: str, bodies: int, count: int, budget: float) -> dict:
 # One size ----------------------------------------------------------------------------------------------
 
 
-def bench_size(label: str, backends: list[str], count: int, budget: float) -> list[dict]:
+def bench_size(label: str, backends: list[str], count: int, budget: float, earlier: list[dict]) -> list[dict]:
+    """Measure one size; with earlier results (--reuse-stores), an existing store is served again and its
+    load figures are taken from the run that built it."""
     target = SIZES[label]
     data = WORK / f"data-{label}"
-    files = generate(target, data)
     bodies = bodies_for(target, count_real_triples())
     store_dir = WORK / f"store-{label}"
     results = []
-    data_args = [a for f in files for a in ("--data", str(f))]
-
-    print(f"\n== {label}: building the on-disk store", flush=True)
-    seconds, peak, _ = run_timed([HKGRAPH, "build", "--store", str(store_dir), *data_args])
+    previous = {r["backend"]: r for r in earlier if r["size"] == label}
+    if "disk" in previous and (store_dir / STORE_MANIFEST).exists():
+        print(f"\n== {label}: reusing {store_dir} (load figures from the run that built it)", flush=True)
+        files = sorted(data.glob("syn-*.nt"))
+        built = {k: previous["disk"][k] for k in ("load_s", "load_peak_mb", "store_mb")}
+    else:
+        files = generate(target, data)
+        print(f"\n== {label}: building the on-disk store", flush=True)
+        seconds, peak, _ = run_timed(
+            [HKGRAPH, "build", "--no-validate", "--store", str(store_dir), *[f"--data={f}" for f in files]]
+        )
+        built = {"load_s": seconds, "load_peak_mb": peak, "store_mb": folder_mb(store_dir)}
+        print(f"   built in {seconds:.1f} s", flush=True)
     triples = json.loads((store_dir / STORE_MANIFEST).read_text())["triples"]
-    built = {"load_s": seconds, "load_peak_mb": peak, "store_mb": folder_mb(store_dir)}
-    print(f"   {triples} triples in {seconds:.1f} s", flush=True)
+    data_args = [a for f in files for a in ("--data", str(f))]
 
     def row(backend: str, **values) -> dict:
         entry = {"size": label, "backend": backend, "triples": triples, **values}
@@ -227,7 +236,7 @@ def bench_size(label: str, backends: list[str], count: int, budget: float) -> li
         print(f"== {label}: in memory skipped (above {MEMORY_UP_TO:,} triples; see MEMORY_UP_TO)", flush=True)
     elif "memory" in backends:
         print(f"== {label}: in memory", flush=True)
-        with server(f"memory-{label}", *data_args) as (base, proc, startup):
+        with server(f"memory-{label}", "--no-validate", *data_args) as (base, proc, startup):
             lat = measure_server(base, bodies, count, budget)
             row("memory", load_s=startup, load_peak_mb=pss_mb(tree(proc.pid)), store_mb=float("nan"),
                 startup_s=startup, memory_mb=pss_mb(tree(proc.pid)), latency=lat)  # fmt: skip
@@ -385,14 +394,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--budget", type=float, default=20.0, help="seconds per measure at most (min 3 requests)"
     )
+    parser.add_argument(
+        "--reuse-stores",
+        action="store_true",
+        help="serve the on-disk stores of an earlier run again instead of building them (only serving is "
+        "measured anew; other sizes and backends keep their earlier rows)",
+    )
     args = parser.parse_args(argv)
     sizes = args.sizes.split(",") + (["1e7"] if args.with_1e7 else [])
     backends = args.backends.split(",")
     WORK.mkdir(parents=True, exist_ok=True)
+    saved = WORK / "results.json"
+    earlier = json.loads(saved.read_text()) if args.reuse_stores and saved.exists() else []
     results = []
     for label in sizes:
-        results += bench_size(label, backends, args.requests, args.budget)
-        (WORK / "results.json").write_text(json.dumps(results, indent=1))
+        results += bench_size(label, backends, args.requests, args.budget, earlier)
+        measured = {(r["size"], r["backend"]) for r in results}
+        kept = [r for r in earlier if (r["size"], r["backend"]) not in measured]
+        order = list(SIZES)
+        results_all = sorted(
+            kept + results, key=lambda r: (order.index(r["size"]), BACKENDS.index(r["backend"]))
+        )
+        saved.write_text(json.dumps(results_all, indent=1))
+    results = results_all
     print("\n" + tables(results) + "\n\n" + growth_notes(results) + "\n\n" + targets(results))
     write_readme(results, "make bench-scale" + (" BENCH_SCALE_FLAGS=--with-1e7" if args.with_1e7 else ""))
 

@@ -7,7 +7,7 @@ import os
 import sqlite3
 import tempfile
 import unicodedata
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -46,17 +46,20 @@ def to_traditional() -> opencc.OpenCC:
 
 def normalise(text: str) -> str:
     """The form names are compared in: NFKC, Simplified, case-folded, punctuation dropped, spaces single."""
-    text = to_simplified().convert(unicodedata.normalize("NFKC", text)).casefold()
+    if not text.isascii():  # ASCII has nothing to fold to another width or script
+        text = to_simplified().convert(unicodedata.normalize("NFKC", text))
+    text = text.casefold()
     return " ".join(text.translate(PUNCTUATION).split())
 
 
 class Punctuation(dict):
-    """A str.translate table: hyphens and slashes to spaces (they separate words), other punctuation
-    dropped, each character's category looked up once."""
+    """A str.translate table: hyphens and slashes to spaces (they separate words), other punctuation and
+    control or invisible characters dropped (a NUL ends SQLite's full-text query), each character's category
+    looked up once."""
 
     def __missing__(self, code: int):
         ch = chr(code)
-        self[code] = " " if ch in "-/" else ("" if unicodedata.category(ch).startswith("P") else ch)
+        self[code] = " " if ch in "-/" else ("" if unicodedata.category(ch)[0] in "PC" else ch)
         return self[code]
 
 
@@ -98,14 +101,14 @@ SCHEMA = """
 CREATE TABLE names (id INTEGER PRIMARY KEY, iri TEXT NOT NULL, text TEXT NOT NULL, key TEXT NOT NULL,
                     compact TEXT NOT NULL, weight REAL NOT NULL);
 CREATE TABLE resources (iri TEXT PRIMARY KEY, rank INTEGER NOT NULL, links REAL NOT NULL) WITHOUT ROWID;
-CREATE VIRTUAL TABLE letters USING fts5(chars, content='', tokenize='unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE letters USING fts5(pairs, content='', tokenize='unicode61 remove_diacritics 0');
 """
 
 
 class SearchIndex:
     """Every name of every resource in normalised form, in SQLite: in memory for a graph held in memory,
     else a file shared by all workers (an on-disk store's folder, built by `hkgraph build`). Each name's
-    letters are also indexed one by one (full-text), so a substring is a phrase query and a search reads
+    overlapping letter pairs are also indexed (full-text), so a substring is a phrase query and a search reads
     only the names that contain the query, whatever the size of the graph."""
 
     def __init__(self, db: sqlite3.Connection):
@@ -148,19 +151,19 @@ class SearchIndex:
             cls.build(store, path)
         return cls.open(path)
 
-    def candidates(self, match: str, limit: int, best_first: bool = False) -> list[Name]:
-        """Names matching a full-text query on their letters, up to limit (best matches first if asked)."""
-        order = " ORDER BY letters.rank" if best_first else ""
-        rows = self.db.execute(
-            "SELECT n.iri, n.text, n.key, n.compact, n.weight FROM letters JOIN names n ON n.id = letters.rowid"
-            f" WHERE letters MATCH ?{order} LIMIT ?",
-            (match, limit),
-        )
-        return [Name(*row) for row in rows]
-
-    def resource(self, iri: str) -> tuple[int, float]:
-        row = self.db.execute("SELECT rank, links FROM resources WHERE iri = ?", (iri,)).fetchone()
-        return row or (3, 0.0)
+    def candidates(self, match: str, limit: int) -> list[tuple[Name, int, float]]:
+        """Names matching a full-text query on their letter pairs (up to limit), with their resource's kind
+        rank and link bonus; a query of one letter (no pair to look up) reads the names one by one."""
+        columns = "n.iri, n.text, n.key, n.compact, n.weight, coalesce(r.rank, 3), coalesce(r.links, 0)"
+        if len(match) == 1:
+            sql = f"SELECT {columns} FROM names n LEFT JOIN resources r ON r.iri = n.iri WHERE instr(n.compact, ?)"
+        else:
+            sql = (
+                f"SELECT {columns} FROM letters JOIN names n ON n.id = letters.rowid"
+                " LEFT JOIN resources r ON r.iri = n.iri WHERE letters MATCH ?"
+            )
+        rows = self.db.execute(sql + " LIMIT ?", (match, limit))
+        return [(Name(*row[:5]), row[5], row[6]) for row in rows]
 
     def search(self, query: str, limit: int = 20) -> tuple[list[Hit], int]:
         """The best hits for a query, best first, and how many resources matched in all."""
@@ -169,16 +172,17 @@ class SearchIndex:
         if not key:
             return [], 0
         words = key.split()
-        match = phrase(key.replace(" ", ""))
-        if len(words) > 1:
-            match = f"{match} OR ({' AND '.join(phrase(w) for w in words)})"
+        compact = key.replace(" ", "")
+        match = compact if len(compact) == 1 else phrase(compact)
+        longer = [w for w in words if len(w) > 1]  # a one-letter word is checked by match_quality alone
+        if len(words) > 1 and longer:
+            match = f"{match} OR ({' AND '.join(phrase(w) for w in longer)})"
         raw = query.strip().casefold()
         best: dict[str, Hit] = {}
-        for name in self.candidates(match, MAX_CANDIDATES):
+        for name, rank, links in self.candidates(match, MAX_CANDIDATES):
             quality = match_quality(key, name)
             if not quality:
                 continue
-            rank, links = self.resource(name.iri)
             # Closer matches, better-connected resources and the query's own script (科技园, not 科技園) win.
             coverage = len(key.replace(" ", "")) / max(len(name.compact), 1)
             score = quality * name.weight + COVERAGE * coverage + links
@@ -193,15 +197,21 @@ class SearchIndex:
         """Resources whose names are spelled like the text (for typos: "commision" finds "Commission")."""
         key = normalise(text[:MAX_QUERY_CHARS])
         compact = key.replace(" ", "")
-        pairs = {phrase(compact[i : i + 2]) for i in range(len(compact) - 1)} or {phrase(compact)}
-        pairs.discard('""')
-        if not pairs:
+        if not compact:
             return []
-        by_key: dict[str, str] = {}
-        for name in self.candidates(" OR ".join(sorted(pairs)), SIMILAR_CANDIDATES, best_first=True):
-            by_key.setdefault(name.key, name.iri)
-        keys = difflib.get_close_matches(key, list(by_key), n=limit * 2, cutoff=cutoff)
-        return list(dict.fromkeys(by_key[k] for k in keys))[:limit]
+        # Candidates share the start (and, for one word, the end) of each word, so a big graph is not
+        # read whole; failing that, any pair of letters in a row.
+        words = [w for w in key.split() if len(w) >= 3] or [compact]
+        ends = {w[:3] for w in words} | ({words[0][-3:]} if len(words) == 1 else set())
+        twos = {compact[i : i + 2] for i in range(len(compact) - 1)} or {compact}
+        for match in (" AND ".join(map(phrase, sorted(ends))), " OR ".join(map(phrase, sorted(twos)))):
+            by_key: dict[str, str] = {}
+            for name, _, _ in self.candidates(match, SIMILAR_CANDIDATES):
+                by_key.setdefault(name.key, name.iri)
+            keys = difflib.get_close_matches(key, list(by_key), n=limit * 2, cutoff=cutoff)
+            if keys:
+                return list(dict.fromkeys(by_key[k] for k in keys))[:limit]
+        return []
 
     def named(self, text: str) -> set[str]:
         """Entities one of whose names or slug is the text, compared in normalised form."""
@@ -212,9 +222,16 @@ class SearchIndex:
         return {iri for (iri,) in rows}
 
 
+def pairs(text: str) -> str:
+    """The text as its overlapping pairs of letters ("itc": "it tc"), the tokens of the full-text index;
+    a letter the tokenizer would drop (a symbol, a mark) stands as ǂ, so no pair is lost."""
+    text = "".join(ch if ch.isalnum() else "ǂ" for ch in text)
+    return " ".join(text[i : i + 2] for i in range(len(text) - 1)) or text
+
+
 def phrase(text: str) -> str:
-    """A full-text phrase matching the text's letters in a row (a substring, as every letter is a token)."""
-    return '"' + " ".join(text).replace('"', '""') + '"'
+    """A full-text query for names containing the text (of two letters or more): its letter pairs in a row."""
+    return '"' + pairs(text) + '"'
 
 
 def fill(db: sqlite3.Connection, store: Store) -> None:
@@ -233,9 +250,9 @@ def fill(db: sqlite3.Connection, store: Store) -> None:
             if kind_rank(store, iri) == 0:
                 yield Name.of(iri, iri.rstrip("/").rpartition("/")[2], SLUG_WEIGHT)
 
-    rows = [(rowid, *astuple(name)) for rowid, name in enumerate(names(), start=1)]
+    rows = [(i, n.iri, n.text, n.key, n.compact, n.weight) for i, n in enumerate(names(), start=1)]
     db.executemany("INSERT INTO names VALUES (?, ?, ?, ?, ?, ?)", rows)
-    db.executemany("INSERT INTO letters (rowid, chars) VALUES (?, ?)", ((r[0], " ".join(r[4])) for r in rows))
+    db.executemany("INSERT INTO letters (rowid, pairs) VALUES (?, ?)", ((r[0], pairs(r[4])) for r in rows))
     del rows
     db.execute("CREATE INDEX names_key ON names (key)")
     inbound = links_in(store)
