@@ -89,10 +89,13 @@ soak: .stamp-install .stamp-system
 # FUZZ_SECONDS each (corpora in build/fuzz/, seeded from queries/*.rq), then tests/test_fuzz.py with ten times
 # the examples (HYPOTHESIS_PROFILE=fuzz). Exits non-zero on any finding (libFuzzer writes it to build/fuzz/).
 FUZZ_SECONDS ?= 300
-FUZZ_FLAGS = -max_total_time=$(FUZZ_SECONDS) -timeout=30 -rss_limit_mb=3072 -print_final_stats=1 \
+FUZZ_FLAGS = -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=30 -rss_limit_mb=3072 -print_final_stats=1 \
 	-artifact_prefix=build/fuzz/
-fuzz: .stamp-install .stamp-system vendor
+.stamp-fuzz: .stamp-install
 	$(BIN)/pip install --quiet -e '.[test,fuzz]'
+	touch $@
+
+fuzz: .stamp-fuzz .stamp-system vendor
 	mkdir -p build/fuzz
 	$(BIN)/python fuzz/fuzz_guard.py $(FUZZ_FLAGS) build/fuzz/guard
 	$(BIN)/python fuzz/fuzz_syntax.py $(FUZZ_FLAGS) build/fuzz/syntax

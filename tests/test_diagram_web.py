@@ -137,6 +137,8 @@ def test_not_acceptable_lists_the_formats(client):
         ("/diagram?root=https://example.org/a%20b", 404, "no entity is called"),
         ("/diagram.svg?relations=gossip", 400, "unknown relation gossip"),
         ("/diagram.svg?depth=deep", 400, "depth must be"),
+        ("/diagram.svg?depth=%C2%B2", 400, "depth must be"),  # ² was a 500 (found by fuzzing)
+        ("/diagram.svg?depth=" + "9" * 5000, 400, "depth must be"),  # too long for int(): was a 500
         ("/diagram.svg?direction=sideways", 400, "unknown direction"),
         ("/diagram.svg?lang=fr", 400, "unknown language"),
         ("/diagram?root=", 200, "Organisation diagrams"),

@@ -91,6 +91,8 @@ def test_limit_caps_results_and_total_counts_all(client):
         ({"format": "json"}, "q="),
         ({"q": "x", "limit": "0"}, "limit"),
         ({"q": "x", "limit": "many"}, "limit"),
+        ({"q": "x", "limit": "²"}, "limit"),  # a digit to str.isdigit(), not to int(): was a 500 (fuzzing)
+        ({"q": "x", "limit": "9" * 5000}, "limit"),  # more digits than int() reads: was a 500 (fuzzing)
         ({"q": "x", "format": "xml"}, "format"),
         ({"q": "x" * 201}, "at most 200"),
     ],
@@ -128,3 +130,13 @@ def test_normalise_folds_script_case_width_and_punctuation():
 def test_index_finds_typos_by_spelling(store):
     index = SearchIndex.build(store)
     assert store.iri("id/org/itc") in index.similar("Innovation and Technology Commision")
+
+
+@pytest.mark.parametrize("q", ["itc\x00", "\x00", "\u202eitc", "it\u200bc"])
+def test_control_and_invisible_characters_are_ignored(client, q):
+    """A NUL ended SQLite's full-text query: a 500 on /search and on every 404 of /id/ (found by fuzzing)."""
+    body = search_json(client, q)
+    assert body["query"] == q
+    assert q.strip("\x00") == "" or body["results"][0]["iri"].endswith("/id/org/itc")
+    missing = client.get("/id/org/itc%00", headers={"Accept": "text/plain"})
+    assert missing.status_code == 404 and "/doc/org/itc" in missing.get_data(as_text=True)

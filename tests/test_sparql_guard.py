@@ -228,3 +228,50 @@ def test_examples_get_the_prefix_lines_they_need():
     prefixes = {"hkg": "https://w3id.org/hkgraph/def/", "rdfs": "http://www.w3.org/2000/01/rdf-schema#"}
     text = with_prefix_declarations("PREFIX rdfs: <x:> SELECT * { ?s a hkg:Fund ; rdfs:label ?l }", prefixes)
     assert text.startswith("PREFIX hkg: <https://w3id.org/hkgraph/def/>\nPREFIX rdfs: <x:>")
+
+
+# Found by fuzzing: deep nesting or long chains overflow pyoxigraph's stack and end the process running the
+# query (a runner, or a gunicorn worker: no answer at all). The guard refuses them before they run.
+TOO_DEEP = [
+    "SELECT * WHERE " + "{" * 3000,
+    "SELECT * WHERE " + "{" * 101 + "}" * 101,
+    "ASK { FILTER(" + "CONCAT(" * 1000 + '"a"' + ")" * 1000 + ") }",
+    "ASK { FILTER(" + "EXISTS { FILTER(" * 700 + "true" + ") }" * 700 + ") }",
+    "ASK { FILTER(1" + " + 1" * 1001 + ") }",
+    "ASK { FILTER(?x" + "-1" * 1001 + ") }",
+    "ASK { FILTER(" + "!" * 10_000 + "true) }",
+    "ASK { {}" + " UNION {}" * 7000 + " }",
+    "SELECT * { ?s ?p ?o" + " MINUS { ?s ?p ?o }" * 3000 + " }",
+    "SELECT * { ?s ?p ?o" + " OPTIONAL { ?s ?p ?o }" * 7000 + " }",
+    "ASK { " + "<< " * 9000 + "<urn:a> <urn:a> <urn:a>" + " >> <urn:a> <urn:a>" * 9000 + " }",
+]
+WITHIN_LIMITS = [
+    "SELECT * WHERE " + "{" * 99 + "}" * 99,
+    "ASK { FILTER(" + "CONCAT(" * 98 + '"a"' + ")" * 98 + ") }",
+    "ASK { FILTER(1" + " + 1" * 990 + ") }",
+    "ASK { {}" + " UNION {}" * 490 + " }",
+    "SELECT * { VALUES (?a ?b) { " + "(-1 -2) " * 5000 + "} }",  # long, but flat
+    "ASK { FILTER(1 IN (" + ", ".join(["-1"] * 5000) + ")) }",
+]
+
+
+@pytest.mark.parametrize("query", TOO_DEEP, ids=lambda q: q[:30])
+def test_queries_nested_too_deep_are_refused_before_they_run(client, query):
+    response = client.post("/sparql", data={"query": query}, headers={"Accept": "text/plain"})
+    assert response.status_code == 400, response.data[:300]
+    assert "not allowed here" in response.get_data(as_text=True)
+
+
+@pytest.mark.embedded_only("the limits are pyoxigraph's; a triplestore's parser has its own")
+@pytest.mark.parametrize("query", WITHIN_LIMITS, ids=lambda q: q[:30])
+def test_queries_within_the_nesting_limits_run(client, query):
+    response = client.post("/sparql", data={"query": query}, headers={"Accept": "application/json"})
+    assert response.status_code == 200, response.data[:300]
+
+
+def test_live_server_refuses_deep_nesting_and_keeps_its_workers(sparql_server):
+    logged = sparql_server.log.stat().st_size
+    deep = "SELECT * WHERE " + "{" * 3000 + "}" * 3000
+    response = requests.post(sparql_server.endpoint, data={"query": deep}, timeout=30)
+    assert response.status_code == 400 and "not allowed here" in response.text
+    assert "was sent" not in sparql_server.log.read_text()[logged:]  # no worker died

@@ -177,6 +177,9 @@ BAD_REQUESTS = [
         ["UTF-8", "0xff"],
     ),
     ("non-UTF-8 URL", {"query_string": "query=ASK%7B%FF%7D"}, 400, ["UTF-8", "0xff"]),
+    # found by fuzzing (tests/test_fuzz.py): raw bytes were a 500; a name was quoted as mojibake
+    ("raw non-UTF-8 bytes in the URL", {"environ_overrides": {"QUERY_STRING": "query=ASK\xff{}"}}, 400, ["UTF-8", "0xff"]),
+    ("non-UTF-8 value of a UTF-8 name", {"query_string": "query=ASK%7B%7D&%C3%A9=%FF"}, 400, ["parameter 'é'", "0xff"]),
     (
         "other charset",
         {"method": "POST", "data": b"ASK {}", "content_type": "application/sparql-query; charset=latin-1"},

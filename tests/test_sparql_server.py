@@ -218,3 +218,22 @@ def test_serve_reports_a_bad_data_file_and_exits(tmp_path, runner):
     result = runner.invoke(main, ["serve", "--data", str(bad), "--port", "1"])
     assert result.exit_code == 2
     assert "bad.ttl:1" in result.output
+
+
+@pytest.mark.parametrize("content_type", ["application/sparql-query", "application/x-www-form-urlencoded"])
+def test_a_body_cut_short_is_not_run(sparql_server, content_type):
+    """A POST whose body ends before its Content-Length was run as the part that came (found by fuzzing):
+    "SELECT ... LIMIT 10" cut after "LIMIT 1" would have answered one row."""
+    body = b"ASK {}" if content_type.endswith("query") else b"query=ASK%7B%7D"
+    port = int(sparql_server.url.rsplit(":", 1)[1].strip("/"))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(
+            b"POST /sparql HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/plain\r\nContent-Type: "
+            + content_type.encode()
+            + b"\r\nContent-Length: 50\r\n\r\n"
+            + body
+        )
+        conn.shutdown(socket.SHUT_WR)  # the client gives up sending, but still reads
+        answer = b"".join(iter(lambda: conn.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert f"{len(body)} of its 50 bytes arrived".encode() in answer

@@ -137,7 +137,34 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_error(err: HTTPException):
+        if err.code == 413:
+            drain_body()
+            return error_response(
+                413, too_large_message(request.content_length, app.config["MAX_CONTENT_LENGTH"])
+            )
         return error_response(err.code or 500, err.description or err.name)
+
+
+def too_large_message(size: int | None, limit: int) -> str:
+    """What a 413 says: how large the body was (when the request said) and how large it may be."""
+    if size:
+        return f"the request body has {size} bytes; at most {limit} are accepted"
+    return f"the request body is longer than the {limit} bytes accepted"
+
+
+DRAIN_BYTES = 16 * 1024 * 1024  # most of a refused body read and dropped before answering
+
+
+def drain_body() -> None:
+    """Read and drop the body of a request refused unread (up to DRAIN_BYTES): a client still sending it
+    then reads the answer, where closing on unread data would reset the connection under it."""
+    stream = request.environ["wsgi.input"]
+    left = min(request.content_length or 0, DRAIN_BYTES)
+    while left > 0:
+        chunk = stream.read(min(left, 64 * 1024))
+        if not chunk:
+            break
+        left -= len(chunk)
 
 
 # App-wide HTTP behaviour: CORS for browser clients, gzip, a structured access log -------------------

@@ -95,7 +95,10 @@ class Hit:
 SLUG_WEIGHT = 0.5  # an entity's IRI slug (org/itc: "itc") is searchable, below its names
 MAX_CANDIDATES = 20_000  # names scored per search; a one-letter query on a huge graph scores this many
 SIMILAR_CANDIDATES = 2_000  # names spelled like a text, fetched by shared letter pairs, then compared
-INDEX_FILE = "names.sqlite"
+INDEX_FORMAT = (
+    2  # raise when the tables or what goes into them change: a file of another format is not reused
+)
+INDEX_FILE = f"names-v{INDEX_FORMAT}.sqlite"
 
 SCHEMA = """
 CREATE TABLE names (id INTEGER PRIMARY KEY, iri TEXT NOT NULL, text TEXT NOT NULL, key TEXT NOT NULL,
@@ -144,7 +147,7 @@ class SearchIndex:
         if store.directory:
             path = Path(store.directory) / INDEX_FILE
         elif store.remote:
-            path = Path(tempfile.gettempdir()) / f"hkgraph-names-{store.version}.sqlite"
+            path = Path(tempfile.gettempdir()) / f"hkgraph-{store.version}-{INDEX_FILE}"
         else:
             return cls.build(store)
         if not path.exists():

@@ -39,8 +39,8 @@ CODEPOINT_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 QUERY_FORMS = {"SELECT", "ASK", "CONSTRUCT", "DESCRIBE"}
 # pyoxigraph parses and plans a query by recursion, so one nested deep enough overflows the stack and ends
 # the process running it (on an 8 MB stack: about 900 nested calls, 2 200 nested groups, 2 600 MINUS or
-# 7 000 + in a row). The guard refuses from a tenth of that: brackets inside brackets, and the operators
-# and groups that nest the query's algebra, counted along the brackets they are in (nesting()).
+# 7 000 + in a row). The guard refuses queries that nest brackets, or chain the operators and groups that
+# nest the query's algebra, beyond these limits (nesting()); the worst query they allow runs on 2 MB.
 MAX_NESTING = 100
 MAX_CHAIN = 1000
 OPENERS, CLOSERS = "({[", ")}]"
@@ -48,6 +48,7 @@ OPERATORS = "|&=!<>+-*/^"
 UPDATE_KEYWORDS = {"INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY", "MOVE", "ADD", "WITH"}
 PROLOGUE_KEYWORDS = {"BASE", "PREFIX", "VERSION"}
 CHAIN_KEYWORDS = {"UNION", "OPTIONAL", "MINUS", "FILTER", "GRAPH", "LATERAL"}
+SIGNS = re.compile(r"(?<![eE])[-+]")  # in a number: its signs, not its exponent's (1e-5)
 
 
 @dataclass(frozen=True)
@@ -111,27 +112,36 @@ def refuse_service(text: str) -> None:
 
 
 def nesting(text: str) -> tuple[int, int]:
-    """How deep the query nests: brackets inside brackets, and the longest chain of operators, keywords
-    and groups that nest its algebra (UNION, OPTIONAL, { } after { }, +, &&, the - of -1 -1 ...), counted
-    along the brackets they are in. Stops counting past the limits."""
+    """How deep the query nests: brackets inside brackets, and the longest chain of operators, keywords and
+    groups that nest its algebra (UNION, OPTIONAL, { } after { }, +, &&, the - of ?x -1 -1 ...), counted
+    along the brackets they are in. VALUES data holds no chain. Stops counting past the limits."""
     levels = [0]  # chained items in each open bracket
+    data = [False]  # whether each open bracket is VALUES data
     chained = deepest = longest = 0
+    after_operand = values = False  # the last token ends an operand; VALUES was read, its { not yet
     for m in TOKEN.finditer(text):
         kind, tok = m.lastgroup, m.group()
+        if kind in ("space", "comment"):
+            continue
         if kind == "other" and tok in CLOSERS:
             if len(levels) > 1:
                 chained -= levels.pop()
+                data.pop()
+            after_operand = True
             continue
-        if kind == "other":
+        links = 0
+        if kind == "other" and not data[-1]:
             links = tok in OPERATORS or tok == "{"  # ( and [ of a call or a list start no chain
-        elif kind == "word":
-            links = tok.upper() in CHAIN_KEYWORDS or tok.count("-") + tok.count("+")  # numbers: 1-1-1
-        else:
-            continue
+        elif kind == "word" and not data[-1]:
+            signs = len(SIGNS.findall(tok)) - (tok[0] in "+-" and not after_operand)  # ?x -1: minus 1
+            links = tok.upper() in CHAIN_KEYWORDS or signs
         levels[-1] += links
         chained += links
         if kind == "other" and tok in OPENERS:
             levels.append(0)
+            data.append(data[-1] or (values and tok == "{"))
+        values = (values and tok != "{") or (kind == "word" and tok.upper() == "VALUES")
+        after_operand = kind in ("word", "var", "pname", "iri", "string")
         deepest, longest = max(deepest, len(levels) - 1), max(longest, chained)
         if deepest > MAX_NESTING or longest > MAX_CHAIN:
             break

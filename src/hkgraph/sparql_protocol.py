@@ -92,6 +92,10 @@ def read_body(request, max_bytes: int) -> tuple[list[tuple[str, str]], str | Non
     raw = request.get_data(cache=False)
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"the request body has {len(raw)} bytes; at most {max_bytes} are accepted")
+    if request.content_length is not None and len(raw) < request.content_length:  # gunicorn gives what came
+        raise BadRequest(
+            f"the request body was cut short: {len(raw)} of its {request.content_length} bytes arrived"
+        )
     if media == FORM:
         return decode_parameters(raw, "request body"), None
     charset = request.mimetype_params.get("charset", "utf-8").lower()

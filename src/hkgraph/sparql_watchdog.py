@@ -150,6 +150,8 @@ class Watchdog:
             log.warning("%s; this worker ends and gunicorn starts another", reason)
             watch.client.sendall(watch.context.run(self.answer, error, time.perf_counter() - watch.started))
             close_gracefully(watch.client)
+        except OSError as err:  # the client hung up while its query ran (it was not going to wait)
+            log.info("the client of the stopped query had gone: %s", err.strerror or err)
         except Exception:  # whatever happened, the worker must end
             log.exception("the watchdog could not answer the client")
         finally:
