@@ -355,7 +355,7 @@ def targets(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_readme(results: list[dict], command: str) -> None:
+def write_readme(results: list[dict], command: str, reused: bool = False) -> None:
     start, end = "<!-- bench-scale:start -->", "<!-- bench-scale:end -->"
     section = "\n".join([
         start,
@@ -364,7 +364,13 @@ def write_readme(results: list[dict], command: str) -> None:
         f"Measured on this machine ({os.cpu_count()} cores) by `{command}` on "
         f"{time.strftime('%Y-%m-%d')}; synthetic graphs from bench/scale/generate.py. "
         "\"load\" is `hkgraph build` for disk, `hkgraph load` (from the built store) for Virtuoso and the "
-        "server's own start for memory; \"serving MB\" is the PSS of the server's processes (and Virtuoso's).",
+        "server's own start for memory; \"serving MB\" is the PSS of the server's processes (and Virtuoso's)."
+        + (
+            " This run served stores built earlier again (--reuse-stores): their load figures, and the rows of"
+            " sizes and backends it did not measure, are from the runs before it (results.json keeps every row)."
+            if reused
+            else ""
+        ),
         "",
         tables(results),
         "",
@@ -418,7 +424,10 @@ def main(argv: list[str] | None = None) -> None:
         saved.write_text(json.dumps(results_all, indent=1))
     results = results_all
     print("\n" + tables(results) + "\n\n" + growth_notes(results) + "\n\n" + targets(results))
-    write_readme(results, "make bench-scale" + (" BENCH_SCALE_FLAGS=--with-1e7" if args.with_1e7 else ""))
+    flags = " ".join(argv if argv is not None else sys.argv[1:])
+    write_readme(
+        results, "make bench-scale" + (f" BENCH_SCALE_FLAGS='{flags}'" if flags else ""), args.reuse_stores
+    )
 
 
 if __name__ == "__main__":
