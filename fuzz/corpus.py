@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import resource
 from pathlib import Path
 
 
@@ -29,3 +31,16 @@ def seed_corpus(argv: list[str], seeds: list[bytes]) -> None:
         return
     for data in seeds:
         (folders[0] / f"seed-{hashlib.sha1(data).hexdigest()[:16]}").write_bytes(data)
+
+
+@contextlib.contextmanager
+def no_new_descriptors():
+    """No file or socket can be opened inside the block (as in the endpoint's query runner)."""
+    free = os.open(os.devnull, os.O_RDONLY)
+    os.close(free)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (free, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -22,16 +22,14 @@ FUZZ_SECONDS with a corpus seeded from queries/*.rq.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import os
 import re
-import resource
 import sys
 
 import pyoxigraph as ox
 
 sys.path.insert(0, os.path.dirname(__file__))
-from corpus import instrumented, seed_corpus  # noqa: E402
+from corpus import instrumented, no_new_descriptors, seed_corpus  # noqa: E402
 
 with instrumented(__name__):  # coverage of hkgraph's code when run as a fuzzer
     from hkgraph.errors import QueryRefused
@@ -46,19 +44,6 @@ STORE = ox.Store()  # empty: the oracle parses; what it runs finds nothing
 UPDATE_WORDS = ["insert", "delete", "load", "clear", "create", "drop", "copy", "move", "add", "with"]
 NONSENSE = {word: codecs.encode(word, "rot13") for word in ["service", "from", *UPDATE_WORDS]}  # no keyword
 KINDS = {ox.QuerySolutions: "solutions", ox.QueryBoolean: "solutions", ox.QueryTriples: "graph"}
-
-
-@contextlib.contextmanager
-def no_new_descriptors():
-    """No file or socket can be opened inside the block (as in the endpoint's query runner)."""
-    free = os.open(os.devnull, os.O_RDONLY)
-    os.close(free)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (free, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def query_kind(text: str) -> str | None:

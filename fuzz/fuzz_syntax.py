@@ -15,17 +15,15 @@ FUZZ_SECONDS with a corpus seeded from queries/*.rq (seed() below).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import resource
 import sys
 from urllib.parse import quote_from_bytes
 
 from flask import request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from corpus import instrumented, seed_corpus  # noqa: E402
+from corpus import instrumented, no_new_descriptors, seed_corpus  # noqa: E402
 
 with instrumented(__name__):  # coverage of hkgraph's code when run as a fuzzer
     from hkgraph.app import create_app
@@ -69,19 +67,6 @@ TRANSPORTS = [
 ]
 ACCEPTS = [None, "application/sparql-results+json", "text/turtle", "text/html", "*/*", "text/csv", "image/png",
            "application/ld+json;q=0.5, text/html;q=0.9", "application/json", "text/plain;q=nan"]  # fmt: skip
-
-
-@contextlib.contextmanager
-def no_new_descriptors():
-    """No file or socket can be opened inside the block (as in the endpoint's query runner)."""
-    free = os.open(os.devnull, os.O_RDONLY)
-    os.close(free)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (free, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def environ(data: bytes) -> dict:
