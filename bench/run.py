@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import pyoxigraph as ox
 import requests
+from benchmark_queries import ACCEPT, QUERIES
 
 from hkgraph.server import default_workers
 from hkgraph.store import Store
@@ -33,20 +34,6 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 FLOOR = "floor"
 VENV_BIN = Path(sys.executable).parent
-PREFIXES = """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-PREFIX org: <http://www.w3.org/ns/org#>
-"""
-QUERIES = {
-    "label lookup": PREFIXES + 'SELECT ?s WHERE { ?s rdfs:label "创新科技署"@zh-Hans }',
-    "2-hop join": PREFIXES
-    + """SELECT ?unit ?parent ?label WHERE {
-  ?unit org:subOrganizationOf ?parent . ?parent rdfs:label ?label FILTER(langMatches(lang(?label), "en")) }""",
-    "GROUP BY aggregate": "SELECT ?class (COUNT(?s) AS ?n) WHERE { ?s a ?class } GROUP BY ?class ORDER BY DESC(?n)",
-    "DESCRIBE": "DESCRIBE <https://w3id.org/hkgraph/id/org/itc>",
-}
-ACCEPT = {
-    "DESCRIBE": "application/ld+json",
-}
 WRK_SCRIPT = """
 local counter = 0
 local threads = {}

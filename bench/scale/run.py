@@ -29,7 +29,9 @@ import requests
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # bench/: the benchmark queries
 
+from benchmark_queries import ACCEPT, QUERIES  # noqa: E402
 from generate import bodies_for, count_real_triples, generate  # noqa: E402
 
 from hkgraph.store import STORE_MANIFEST  # noqa: E402
@@ -40,16 +42,6 @@ README = ROOT / "bench" / "README.md"
 HKGRAPH = str(Path(sys.executable).with_name("hkgraph"))
 SIZES = {"1e4": 10_000, "1e5": 100_000, "1e6": 1_000_000, "1e7": 10_000_000}
 BACKENDS = ("memory", "disk", "virtuoso")
-PREFIXES = "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\nPREFIX org: <http://www.w3.org/ns/org#>\n"
-QUERIES = {  # the four benchmark queries of issue 4 (bench/run.py)
-    "label lookup": PREFIXES + 'SELECT ?s WHERE { ?s rdfs:label "创新科技署"@zh-Hans }',
-    "2-hop join": PREFIXES
-    + """SELECT ?unit ?parent ?label WHERE {
-  ?unit org:subOrganizationOf ?parent . ?parent rdfs:label ?label FILTER(langMatches(lang(?label), "en")) }""",
-    "GROUP BY aggregate": "SELECT ?class (COUNT(?s) AS ?n) WHERE { ?s a ?class } GROUP BY ?class ORDER BY DESC(?n)",
-    "DESCRIBE": "DESCRIBE <https://w3id.org/hkgraph/id/org/itc>",
-}
-ACCEPT = {"DESCRIBE": "application/ld+json"}
 MEASURES = [*QUERIES, "entity page", "diagram"]
 QUERY_TIMEOUT = 120  # seconds: the slow queries at 10^7 are measured, not cut
 # The in-memory store took 1.8 GB per 10^6 triples here: 10^7 would need most of this machine's 23 GB
