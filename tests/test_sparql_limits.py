@@ -129,7 +129,7 @@ def test_memory_cap_stops_a_query_that_grows(dumps_dir, store):
     assert "more memory" in response.get_data(as_text=True)
 
 
-def watchdog_answer(error, seconds: float) -> bytes:
+def watchdog_answer(error, seconds: float, environ: dict) -> bytes:
     return f"HTTP/1.1 {error.status} after {seconds:.1f} s\r\n\r\n{error.message}".encode()
 
 
@@ -161,11 +161,15 @@ def test_watchdog_answers_a_runaway_query_and_ends_its_process(store, query, tim
 
 
 @pytest.mark.parametrize(
-    ("runaway", "accept"),
-    [(COUNT_CROSS_JOIN, "application/sparql-results+json"), (ORDER_CROSS_JOIN, "application/json")],
-    ids=["count", "order-by"],
+    ("runaway", "accept", "method"),
+    [
+        (COUNT_CROSS_JOIN, "application/sparql-results+json", "POST"),
+        (ORDER_CROSS_JOIN, "application/json", "POST"),
+        (COUNT_CROSS_JOIN + " # by GET", "application/sparql-results+json", "GET"),  # the fast path
+    ],
+    ids=["count", "order-by", "count-by-get"],
 )
-def test_live_server_stops_runaway_query_and_answers_others_meanwhile(sparql_server, runaway, accept):
+def test_live_server_stops_runaway_query_and_answers_others_meanwhile(sparql_server, runaway, accept, method):
     """Against real gunicorn: the runaway gets an HTTP error (not a hung connection), in the format the
     client reads errors in, with CORS headers and a line in the access log; while it is still running,
     another client's simple query is answered."""
@@ -174,8 +178,9 @@ def test_live_server_stops_runaway_query_and_answers_others_meanwhile(sparql_ser
     outcome = {}
 
     def slow_client():
-        outcome["response"] = requests.post(
-            sparql_server.endpoint, data={"query": runaway}, headers={"Accept": accept, "User-Agent": runaway},
+        where = {"data": {"query": runaway}} if method == "POST" else {"params": {"query": runaway}}
+        outcome["response"] = requests.request(
+            method, sparql_server.endpoint, **where, headers={"Accept": accept, "User-Agent": runaway},
             timeout=SPARQL_SERVER_TIMEOUT + 20,
         )  # fmt: skip
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import gzip
-import json
-import sys
 import time
 from urllib.parse import parse_qsl
 
 from flask import Flask, Response, g, jsonify, render_template, request
 from flask import Request as FlaskRequest
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_accept_header
 from werkzeug.utils import cached_property
 
+from hkgraph.access_log import access_entry, write_access_line
 from hkgraph.config import Config
 from hkgraph.errors import HkgraphError, LoadError, printable
 from hkgraph.sparql_http_cache import ResponseCache
@@ -47,6 +47,7 @@ def create_app(config: Config | dict | None = None, store: Store | None = None) 
 
     from hkgraph import i18n, ratelimit
     from hkgraph.blueprints import api, dataset, diagrams, home, linkeddata, search, sparql
+    from hkgraph.sparql_fastpath import FastPath
 
     i18n.init_app(app)
     app.register_blueprint(home.bp)
@@ -60,7 +61,9 @@ def create_app(config: Config | dict | None = None, store: Store | None = None) 
     register_http_hooks(app)
     ratelimit.init_app(app)  # after the clock starts, so a refused request is timed and logged too
     app.wsgi_app = ResponseCache(
-        app.wsgi_app, config.result_cache_bytes, write_access_line if config.access_log else None
+        FastPath(app, app.wsgi_app),
+        config.result_cache_bytes,
+        write_access_line if config.access_log else None,
     )
     return app
 
@@ -207,6 +210,12 @@ SECURITY_HEADERS = {
 }
 
 
+def data_headers(cors: bool) -> list[tuple[str, str]]:
+    """The CORS (if on) and security headers of every data answer to a GET (what finish() adds)."""
+    headers = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", EXPOSED_HEADERS)]
+    return (headers if cors else []) + [*SECURITY_HEADERS.items(), ("Content-Security-Policy", DATA_POLICY)]
+
+
 def add_security_headers(response: Response) -> None:
     """The Content-Security-Policy for a page or for data, and the other security headers (docs/deployment.md)."""
     response.headers.update(SECURITY_HEADERS)
@@ -222,41 +231,38 @@ def compress(response: Response, min_bytes: int = 1024) -> None:
         return
     vary = response.headers.get("Vary")
     response.headers["Vary"] = f"{vary}, Accept-Encoding" if vary else "Accept-Encoding"
-    if response.status_code not in (200, 206) or "gzip" not in request.headers.get("Accept-Encoding", ""):
-        return
-    if not request.accept_encodings["gzip"]:  # gzip;q=0
+    if response.status_code not in (200, 206) or not accepts_gzip(request.headers.get("Accept-Encoding", "")):
         return
     data = response.get_data()
     if len(data) >= min_bytes:
-        response.set_data(gzip.compress(data, compresslevel=5))
+        response.set_data(gzip_body(data))
         response.headers["Content-Encoding"] = "gzip"
 
 
-def write_access_line(entry: dict) -> None:
-    """One access-log line, JSON, on stderr; straight to the stream, as a logging record would cost more
-    than the rest of a cheap request."""
-    sys.stderr.write(json.dumps(entry, ensure_ascii=False) + "\n")
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding names gzip (and not with q=0)."""
+    return "gzip" in accept_encoding and bool(parse_accept_header(accept_encoding)["gzip"])
+
+
+def gzip_body(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=5)
 
 
 def log_access(response: Response) -> None:
     """One JSON line per request: who asked what, the status, size, total and query time, cache use."""
-    environ, get = request.environ, g.get
-    write_access_line(
-        {
-            "time": round(time.time(), 3),  # Unix seconds
-            "remote": environ.get("REMOTE_ADDR"),
-            "method": environ.get("REQUEST_METHOD"),
-            "path": request.path,
-            "status": response.status_code,
-            "bytes": response.calculate_content_length(),
-            "ms": round((time.perf_counter() - get("started", time.perf_counter())) * 1000, 2),
-            "query_ms": get("query_ms"),
-            "cache": get("cache"),
-            "query_id": get("query_id"),
-            "agent": environ.get("HTTP_USER_AGENT", "")[:200],
-            "limit": get("rate_limit"),  # the fair-use limit a 429 was for (hkgraph.ratelimit)
-        }
+    get = g.get
+    entry = access_entry(
+        request.environ,
+        request.path,
+        response.status_code,
+        response.calculate_content_length(),
+        get("started", time.perf_counter()),
+        get("query_ms"),
+        get("cache"),
+        get("query_id"),
     )
+    entry["limit"] = get("rate_limit")  # the fair-use limit a 429 was for (hkgraph.ratelimit)
+    write_access_line(entry)
 
 
 def register_http_hooks(app: Flask) -> None:

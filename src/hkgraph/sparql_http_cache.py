@@ -14,6 +14,8 @@ import time
 from collections import OrderedDict
 from typing import NamedTuple
 
+from hkgraph.access_log import access_entry
+
 ENTRY_BYTES = 1024  # what an entry costs beyond its key and body: headers, tuples, dictionary slots
 
 
@@ -106,17 +108,5 @@ class ResponseCache:
     def write_log(self, environ, status: int, size: int, cache: str, started: float) -> None:
         if self.log is None:
             return
-        entry = {
-            "time": round(time.time(), 3),
-            "remote": environ.get("REMOTE_ADDR"),
-            "method": "GET",
-            "path": self.path,
-            "status": status,
-            "bytes": size,
-            "ms": round((time.perf_counter() - started) * 1000, 2),
-            "query_ms": 0.0,
-            "cache": cache,
-            "query_id": None,
-            "agent": environ.get("HTTP_USER_AGENT", "")[:200],
-        }
+        entry = access_entry(environ, self.path, status, size, started, 0.0, cache, None)
         self.log(entry)

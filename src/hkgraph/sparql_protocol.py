@@ -115,6 +115,11 @@ def read_request(request, max_timeout: float, max_bytes: int) -> SparqlRequest:
     if request.method == "POST":
         body_params, body_query = read_body(request, max_bytes)
         params = MultiDict([*params.items(multi=True), *body_params])
+    return sparql_request(params, body_query, max_timeout)
+
+
+def sparql_request(params: MultiDict, body_query: str | None, max_timeout: float) -> SparqlRequest:
+    """The SPARQL request that decoded parameters (and a query sent as the body) make; 4xx if not one query."""
     for name in UPDATE_PARAMETERS:
         if name in params:
             raise UpdateRefused(f"{READ_ONLY} (parameter {name}=)")

@@ -54,6 +54,7 @@ class Watch:
     deadline: float  # time.monotonic()
     started: float  # time.perf_counter()
     client: socket.socket
+    environ: dict  # the request's WSGI environ
     context: contextvars.Context  # the request's context, to build the answer in
     memory_ceiling: int  # resident bytes beyond which the query is stopped (0: no memory limit)
 
@@ -61,8 +62,8 @@ class Watch:
 class Watchdog:
     """One per app: runs a query in this worker under its limits; ends the worker if it overruns them.
 
-    answer(error, seconds), run in the request's context, gives the app's whole HTTP response to the error
-    as bytes (the watchdog writes it itself: the worker's own thread is busy inside the query)."""
+    answer(error, seconds, environ), run in the request's context, gives the app's whole HTTP response to the
+    error as bytes (the watchdog writes it itself: the worker's own thread is busy inside the query)."""
 
     def __init__(self, memory_limit: int, answer, files_to_open: int = 0, cache_bytes: int = 0):
         self.memory_limit = memory_limit
@@ -90,6 +91,7 @@ class Watchdog:
             time.monotonic() + timeout,
             time.perf_counter(),
             client,
+            environ,
             contextvars.copy_context(),
             ceiling,
         )
@@ -148,7 +150,9 @@ class Watchdog:
             resource.setrlimit(resource.RLIMIT_AS, self.address_space)
             reason = error.message.split(";")[0].split(". ")[0]
             log.warning("%s; this worker ends and gunicorn starts another", reason)
-            watch.client.sendall(watch.context.run(self.answer, error, time.perf_counter() - watch.started))
+            watch.client.sendall(
+                watch.context.run(self.answer, error, time.perf_counter() - watch.started, watch.environ)
+            )
             close_gracefully(watch.client)
         except OSError as err:  # the client hung up while its query ran (it was not going to wait)
             log.info("the client of the stopped query had gone: %s", err.strerror or err)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import io
@@ -357,6 +358,11 @@ class Store:
 
     def prefixes(self) -> dict[str, str]:
         """The prefixes preset for queries, rebased to this store's base."""
+        return dict(self.query_prefixes)
+
+    @functools.cached_property
+    def query_prefixes(self) -> dict[str, str]:
+        """The prefixes every query gets, made once (the base does not change): not to be modified."""
         return {
             k: (self.base + v[len(DEFAULT_BASE) :] if v.startswith(DEFAULT_BASE) else v)
             for k, v in PREFIXES.items()
@@ -381,7 +387,9 @@ class Store:
         if named_graphs is not None:
             kwargs["named_graphs"] = named_graphs
         try:
-            return self.oxigraph.query(sparql, prefixes=self.prefixes() if use_prefixes else None, **kwargs)
+            return self.oxigraph.query(
+                sparql, prefixes=self.query_prefixes if use_prefixes else None, **kwargs
+            )
         except SyntaxError as err:
             raise QuerySyntaxError(f"SPARQL syntax error: {err.msg}") from None
 

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 from pathlib import Path
 
 import pyoxigraph as ox
-from flask import Blueprint, Response, current_app, g, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    has_request_context,
+    render_template,
+    request,
+    url_for,
+)
 
 from hkgraph.app import get_store
 from hkgraph.blueprints.linkeddata import external_href
@@ -43,31 +55,52 @@ def store():
 
 
 def engine() -> QueryEngine:
-    """This app's query engine (result cache; runners, or the watchdog in gunicorn workers), made on first use."""
-    extensions = current_app.extensions
+    return query_engine(current_app)
+
+
+def query_engine(app: Flask) -> QueryEngine:
+    """The app's query engine (result cache; runners, or the watchdog in gunicorn workers), made on first use."""
+    extensions = app.extensions
     if "hkgraph.sparql" not in extensions:
-        config = settings()
+        config, store = app.config["HKGRAPH"], app.extensions["hkgraph.store"]
         watchdog = None
         if config.queries_in_worker:
             watchdog = Watchdog(
-                config.query_memory_bytes, answer, store().files_to_open(), config.result_cache_bytes
+                config.query_memory_bytes,
+                functools.partial(answer, app),
+                store.files_to_open(),
+                config.result_cache_bytes,
             )
         extensions["hkgraph.sparql"] = QueryEngine(
-            store(), config.query_memory_bytes, config.result_cache_bytes, watchdog
+            store, config.query_memory_bytes, config.result_cache_bytes, watchdog
         )
     return extensions["hkgraph.sparql"]
 
 
-def answer(error: HkgraphError, seconds: float) -> bytes:
+def answer(app: Flask, error: HkgraphError, seconds: float, environ: dict) -> bytes:
     """The app's whole HTTP response to an error, as bytes, for the watchdog to write on the socket itself
-    (it runs in the request's context, while the worker's own thread is stuck in the query)."""
-    app = current_app._get_current_object()
-    g.cache, g.query_ms = "miss", round(seconds * 1000, 2)
-    response = app.finalize_request(app.handle_user_exception(error))
-    headers = response.get_wsgi_headers(request.environ)
+    (the worker's own thread is stuck in the query)."""
+    response = error_after_query(app, environ, error, seconds)
+    headers = response.get_wsgi_headers(environ)
     head = [f"HTTP/1.1 {response.status}", *(f"{k}: {v}" for k, v in headers.items()), "Connection: close"]
-    body = b"".join(response.get_app_iter(request.environ))
+    body = b"".join(response.get_app_iter(environ))
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+def error_after_query(app: Flask, environ: dict, error: Exception, seconds: float) -> Response:
+    """The app's response to an error of a query that ran (or started): from within the request's context,
+    or, for a request the fast path took (hkgraph.sparql_fastpath), from a context made for it now. An
+    error that is not a HkgraphError is a 500, logged, as Flask answers any other."""
+    with contextlib.ExitStack() as stack:
+        if not has_request_context():
+            stack.enter_context(app.request_context(environ))
+            g.started, g.query_id = environ["hkgraph.started"], environ["hkgraph.query_id"]
+            if environ.get("hkgraph.rate_ticket") is not None:
+                g.rate_ticket = environ["hkgraph.rate_ticket"]
+        g.cache, g.query_ms = "miss", round(seconds * 1000, 2)
+        if not isinstance(error, HkgraphError):
+            return app.handle_exception(error)
+        return app.finalize_request(app.handle_user_exception(error))
 
 
 @bp.route("/sparql", methods=["GET", "POST"])
@@ -134,12 +167,18 @@ def results_response(job: Job, config) -> Response:
     if unchanged is not None:
         return unchanged
     outcome, cache, query_ms = run(job)
+    status, headers = results_headers(job, outcome, tag, cache, query_ms, config)
+    return Response(outcome.body, status=status, headers=headers, content_type=outcome.format.content_type)
+
+
+def results_headers(job: Job, outcome: Outcome, tag: str, cache: str, query_ms: float, config):
+    """The status of a result (200, or 206 if it was cut at a cap) and its headers but Content-Type: row
+    count, timing, and caching (none for a cut result)."""
     headers = [("Server-Timing", f"query;dur={query_ms}, cache;desc={cache}")]
     if outcome.rows is not None:
         headers.append(("X-SPARQL-Rows", str(outcome.rows)))
     if not outcome.truncated:
-        headers += cache_headers(tag, config)
-        return Response(outcome.body, headers=headers, content_type=outcome.format.content_type)
+        return 200, headers + cache_headers(tag, config)
     headers += [
         ("X-SPARQL-Truncated", outcome.truncated),
         ("X-SPARQL-MaxRows", str(job.max_rows)),
@@ -147,7 +186,7 @@ def results_response(job: Job, config) -> Response:
         ("Cache-Control", "no-store"),
         ("Vary", "Accept"),
     ]
-    return Response(outcome.body, status=206, headers=headers, content_type=outcome.format.content_type)
+    return 206, headers
 
 
 # Service description ----------------------------------------------------------------------------------
