@@ -19,7 +19,6 @@ ORG_SUB = "http://www.w3.org/ns/org#subOrganizationOf"
 QUDT_VALUE = "http://qudt.org/schema/qudt/numericValue"
 QUDT_UNIT = "http://qudt.org/schema/qudt/hasUnit"
 QUDT_SYMBOL = "http://qudt.org/schema/qudt/symbol"
-LABELS_PER_QUERY = 200
 
 
 @dataclass
@@ -102,16 +101,8 @@ def asserted_types(store: Store, iri: str) -> list[str]:
 
 
 def label_literals(store: Store, iris) -> dict[str, list[ox.Literal]]:
-    """The rdfs:labels of many IRIs, in one query per few hundred (one round trip to a remote store)."""
-    found: dict[str, list[ox.Literal]] = {}
-    ordered = sorted(set(iris))
-    for start in range(0, len(ordered), LABELS_PER_QUERY):
-        values = " ".join(f"<{iri}>" for iri in ordered[start : start + LABELS_PER_QUERY])
-        for row in store.query(f"SELECT ?s ?l WHERE {{ VALUES ?s {{ {values} }} ?s <{RDFS_LABEL}> ?l }}"):
-            label = row["l"]
-            if isinstance(label, ox.Literal) and label not in found.setdefault(row["s"].value, []):
-                found[row["s"].value].append(label)
-    return found
+    """The rdfs:labels of many IRIs, those that have any (the store reads them as suits it, and keeps them)."""
+    return store.labels(iris)
 
 
 def names_of(store: Store, iris) -> dict[str, dict[str, str]]:
@@ -152,8 +143,9 @@ def describe(store: Store, iri: str, texts: Mapping[int, str] | None = None) -> 
             add(d.inbound, q.predicate.value, q.subject.value)
 
     for obs in d.inbound.get(SCHEMA + "observationAbout", []):
-        d.figures.append(figure(store, obs))
-        triples |= {ox.Triple(q.subject, q.predicate, q.object) for q in store.match(obs)}
+        quads = list(store.match(obs))
+        d.figures.append(figure(store, obs, quads))
+        triples |= {ox.Triple(q.subject, q.predicate, q.object) for q in quads}
     d.figures.sort(key=lambda f: (f.measure or "", str(f.as_of or f.period or ""), f.iri))
     if store.iri("def/Observation") in d.types:
         d.own_figure = figure(store, iri)
@@ -196,11 +188,11 @@ def blank_closure(store: Store, d: Description) -> set[ox.Triple]:
     return triples
 
 
-def figure(store: Store, obs: str) -> Figure:
-    """An observation's parts, read from its triples."""
+def figure(store: Store, obs: str, quads: list[ox.Quad] | None = None) -> Figure:
+    """An observation's parts, read from its quads (read here unless given)."""
     f = Figure(iri=obs)
     hkg = store.iri("def/")
-    for q in store.match(obs):
+    for q in store.match(obs) if quads is None else quads:
         p, o = q.predicate.value, q.object
         if p == SCHEMA + "observationAbout":
             f.about = o.value

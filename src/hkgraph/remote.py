@@ -37,7 +37,7 @@ from urllib3.util.retry import Retry
 
 from hkgraph.errors import BackendUnavailable, LoadError, QueryFailed, QuerySyntaxError, QueryTimeout
 from hkgraph.sparql_guard import inspect_query, tokens, with_prefix_declarations
-from hkgraph.store import DEFAULT_BASE, Source, Store
+from hkgraph.store import DEFAULT_BASE, RDFS_LABEL, Source, Store
 
 MANIFEST_PATH = "load-manifest"  # under the base: the graph where `hkgraph load` records what it pushed
 VOID = "http://rdfs.org/ns/void#"
@@ -48,6 +48,7 @@ SOLUTIONS_MEDIA = "application/sparql-results+json"
 GRAPH_MEDIA = "application/n-triples, text/turtle;q=0.5"
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection to the triplestore
 DUMP_TIMEOUT = 300.0  # seconds to wait for the next bytes of a whole-graph download
+LABELS_PER_QUERY = 200  # IRIs whose labels one query asks for
 SUBJECT_QUADS = 1000  # a subject with more quads than this is not kept whole (see RemoteStore.about)
 SUBJECTS_KEPT = 5000  # subjects whose quads a worker keeps
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024  # a larger answer is refused: the worker would hold it all in memory
@@ -374,6 +375,19 @@ class RemoteStore(Store):
         if isinstance(term, ox.BlankNode):
             return self.dialect.blank_node_ref(term)
         return str(term)
+
+    def fetch_labels(self, iris: list[str]) -> dict[str, list[ox.Literal]]:
+        """The rdfs:label literals of IRIs, in one query per few hundred (a round trip each)."""
+        found: dict[str, list[ox.Literal]] = {}
+        for start in range(0, len(iris), LABELS_PER_QUERY):
+            values = " ".join(f"<{iri}>" for iri in iris[start : start + LABELS_PER_QUERY])
+            for row in self.query(
+                f"SELECT ?s ?l WHERE {{ VALUES ?s {{ {values} }} ?s <{RDFS_LABEL.value}> ?l }}"
+            ):
+                label = row["l"]
+                if isinstance(label, ox.Literal) and label not in found.setdefault(row["s"].value, []):
+                    found[row["s"].value].append(label)
+        return found
 
     def match(self, subject=None, predicate=None, object=None, graph=None) -> Iterator[ox.Quad]:
         """Quads matching a pattern over this dataset's graphs; IRIs may be given as str. What is known of a

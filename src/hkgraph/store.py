@@ -27,6 +27,7 @@ STORE_MANIFEST = "hkgraph-store.json"  # an on-disk store's base, version, sourc
 INFERENCE_BATCH = 500_000  # inferred quads written at a time
 OWL = "http://www.w3.org/2002/07/owl#"
 RDFS = "http://www.w3.org/2000/01/rdf-schema#"
+RDFS_LABEL = ox.NamedNode(RDFS + "label")
 
 FORMATS_BY_SUFFIX = {
     ".ttl": ox.RdfFormat.TURTLE,
@@ -138,6 +139,29 @@ class Rebase:
         return ox.Quad(self.term(q.subject), self.term(q.predicate), self.term(q.object), self.term(graph))
 
 
+class LabelCache:
+    """The labels of IRIs a read-only store was asked for, kept for the next pages (which name many of the same
+    classes, properties, units and neighbours); when full, the older half is dropped."""
+
+    def __init__(self, max_items: int = 20_000):
+        self.max_items = max_items
+        self.items: dict[str, list[ox.Literal]] = {}
+
+    def labels(self, iris, fetch) -> dict[str, list[ox.Literal]]:
+        """The labels of the IRIs that have any; fetch(IRIs) reads those not kept yet."""
+        wanted = set(iris)
+        missing = sorted(wanted.difference(self.items))
+        found = {iri: self.items[iri] for iri in wanted if iri in self.items}
+        if missing:
+            fetched = fetch(missing)
+            if len(self.items) + len(missing) > self.max_items:
+                for old in list(self.items)[: len(self.items) // 2 + len(missing)]:
+                    del self.items[old]
+            for iri in missing:
+                self.items[iri] = found[iri] = fetched.get(iri, [])
+        return {iri: labels for iri, labels in found.items() if labels}
+
+
 @dataclass
 class Store:
     """The graph: a pyoxigraph store (in memory, or on disk when built with Store.build) plus what it was
@@ -151,6 +175,7 @@ class Store:
     directory: str = ""  # an on-disk store's folder ("" in memory)
     triples: int | None = None  # a read-only store's size, recorded when it was built
     inherited: list = field(default_factory=list, repr=False)  # handles a forked process got from its parent
+    label_cache: LabelCache = field(default_factory=lambda: LabelCache(), repr=False, compare=False)
 
     @classmethod
     def load(cls, sources: list[Source] | None = None, base: str = DEFAULT_BASE) -> Store:
@@ -398,6 +423,19 @@ class Store:
         result = self.query(sparql, **kwargs)
         names = [v.value for v in result.variables]
         return [{n: to_python(row[n]) for n in names if row[n] is not None} for row in result]
+
+    def labels(self, iris) -> dict[str, list[ox.Literal]]:
+        """The rdfs:label literals of many IRIs (those that have any), kept for the next pages."""
+        return self.label_cache.labels(iris, self.fetch_labels)
+
+    def fetch_labels(self, iris: list[str]) -> dict[str, list[ox.Literal]]:
+        """The rdfs:label literals of IRIs, one index lookup each (quicker than a query joining VALUES)."""
+        found: dict[str, list[ox.Literal]] = {}
+        for iri in iris:
+            for quad in self.oxigraph.quads_for_pattern(ox.NamedNode(iri), RDFS_LABEL, None, None):
+                if isinstance(quad.object, ox.Literal) and quad.object not in found.setdefault(iri, []):
+                    found[iri].append(quad.object)
+        return found
 
     def ask(self, sparql: str, **kwargs) -> bool:
         return bool(self.query(sparql, **kwargs))
