@@ -3,8 +3,8 @@
 Like the Wikidata Query Service, each client (an IP address; an IPv6 client by its /64) may have a few
 requests running at once, may use so many seconds of query time per minute, and may send so many queries
 that fail per minute; past a limit it gets 429 with Retry-After. Loopback clients are exempt unless the
-config says otherwise. Which requests count: every request Flask answers except static files, /healthz and
-CORS preflights. A SPARQL query is charged its query time (0 when the result cache answers it); any other
+config says otherwise. Which requests count: every request the app answers (through Flask, or the SPARQL
+fast path, hkgraph.sparql_fastpath) except static files, /healthz and CORS preflights. A SPARQL query is charged its query time (0 when the result cache answers it); any other
 request (a page, a diagram, search, a dump) is charged the time the app took to answer it, since it runs
 queries of its own. Only /sparql requests count as failing queries, and only they are refused for them.
 Repeated identical GETs that hkgraph.sparql_http_cache answers in front of Flask run no query and are not
