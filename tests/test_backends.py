@@ -20,6 +20,7 @@ from hkgraph.store import DEFAULT_BASE, Store, file_sources
 from hkgraph.virtuoso import PASSWORD, USER
 
 ITC = DEFAULT_BASE + "id/org/itc"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 SHAPES = DEFAULT_BASE + "graph/shapes"
 CROSS_JOIN = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
 
@@ -206,6 +207,51 @@ def test_remote_ask_match_and_mentions(memory, remote):
     assert sorted(map(str, remote.match(ITC))) == sorted(map(str, memory.match(ITC)))
     assert sorted(map(str, remote.match(None, None, ITC))) == sorted(map(str, memory.match(None, None, ITC)))
     assert remote.mentions(ITC) and remote.mentions(SHAPES) and not remote.mentions(ITC + "-nothing")
+
+
+def test_mentions_finds_an_iri_in_each_position(memory, remote):
+    """As subject, as object only (a class), as predicate, as a graph; asked one position at a time."""
+    fresh = RemoteStore.open(remote.endpoint, base=remote.base)
+    for iri in (
+        ITC,
+        "http://www.w3.org/ns/prov#Entity",
+        "http://www.w3.org/ns/org#subOrganizationOf",
+        SHAPES,
+    ):
+        assert fresh.mentions(iri) is memory.mentions(iri) is True, iri
+    assert not fresh.mentions(ITC + "-nothing")
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        (ITC, None, None),
+        (ITC, RDF_TYPE, None),
+        (ITC, RDF_TYPE, DEFAULT_BASE + "def/Department"),
+        (None, None, ITC),
+        (None, "http://www.w3.org/ns/org#subOrganizationOf", ITC),
+        (None, None, "http://qudt.org/vocab/unit/CCY_HKD"),
+    ],
+)
+def test_match_answers_from_what_it_keeps_as_the_embedded_store_does(memory, remote, pattern):
+    """A page's many small questions about one resource are answered from one kept answer per subject, or
+    per object, with the same quads as the embedded store (asked twice: fetched, then kept)."""
+    fresh = RemoteStore.open(remote.endpoint, base=remote.base)
+    expected = sorted(map(str, memory.match(*pattern)))
+    assert sorted(map(str, fresh.match(*pattern))) == expected
+    asked = []
+    fresh.send = lambda *args, **kwargs: asked.append(args) or pytest.fail("asked the triplestore again")
+    assert sorted(map(str, fresh.match(*pattern))) == expected
+    assert asked == []
+
+
+def test_prefetch_keeps_several_subjects_from_one_query(memory, remote):
+    fresh = RemoteStore.open(remote.endpoint, base=remote.base)
+    subjects = [ITC, DEFAULT_BASE + "id/org/itib", ITC + "-nothing"]
+    fresh.prefetch(subjects)
+    fresh.send = lambda *args, **kwargs: pytest.fail("asked the triplestore again")
+    for subject in subjects:
+        assert sorted(map(str, fresh.match(subject))) == sorted(map(str, memory.match(subject)))
 
 
 def test_blank_nodes_from_the_triplestore_can_be_followed(memory, remote):

@@ -142,7 +142,10 @@ def describe(store: Store, iri: str, texts: Mapping[int, str] | None = None) -> 
             triples.add(ox.Triple(q.subject, q.predicate, q.object))
             add(d.inbound, q.predicate.value, q.subject.value)
 
-    for obs in d.inbound.get(SCHEMA + "observationAbout", []):
+    observations = d.inbound.get(SCHEMA + "observationAbout", [])
+    paragraphs = [o.value for o in d.outbound.get(PROV_DERIVED, []) if is_iri(o)]
+    store.prefetch([*observations, *paragraphs])
+    for obs in observations:
         quads = list(store.match(obs))
         d.figures.append(figure(store, obs, quads))
         triples |= {ox.Triple(q.subject, q.predicate, q.object) for q in quads}

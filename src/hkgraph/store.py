@@ -424,6 +424,9 @@ class Store:
         names = [v.value for v in result.variables]
         return [{n: to_python(row[n]) for n in names if row[n] is not None} for row in result]
 
+    def prefetch(self, iris) -> None:
+        """Nothing here: a remote store fetches what is known of these IRIs in one round trip (RemoteStore)."""
+
     def labels(self, iris) -> dict[str, list[ox.Literal]]:
         """The rdfs:label literals of many IRIs (those that have any), kept for the next pages."""
         return self.label_cache.labels(iris, self.fetch_labels)
