@@ -6,13 +6,21 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
 from conftest import in_forked_child
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hkgraph.errors import QueryFailed
-from hkgraph.sparql_guard import inspect_query, with_prefix_declarations
+from hkgraph.sparql_guard import (
+    first_keyword,
+    inspect_query,
+    tokenized_first_keyword,
+    with_prefix_declarations,
+)
 from hkgraph.sparql_runner import Job, QueryRunner, execute
 from hkgraph.sparql_watchdog import Watchdog
 
@@ -275,3 +283,78 @@ def test_live_server_refuses_deep_nesting_and_keeps_its_workers(sparql_server):
     response = requests.post(sparql_server.endpoint, data={"query": deep}, timeout=30)
     assert response.status_code == 400 and "not allowed here" in response.text
     assert "was sent" not in sparql_server.log.read_text()[logged:]  # no worker died
+
+
+# The shortcut for the first keyword agrees with the tokenizer ---------------------------------------------
+
+FIRST_KEYWORD_CASES = [
+    *(path.read_text(encoding="utf-8") for path in sorted(Path(__file__).parents[1].glob("queries/*.rq"))),
+    "prefix ex: <http://x> select * {}",
+    "BASE<x>ASK{}",
+    "  \n# c\n DESCRIBE <x>",
+    "# SELECT \nINSERT DATA { <a:b> <a:c> <a:d> }",
+    "# SELECT \nINSERTé",
+    "PREFIX ex:a <x> SELECT",
+    "PREFIX: <x> SELECT *",
+    "PREFIX e: <a b> SELECT",
+    "PREFIX e: <x>\nPREFIX f: <y> CONSTRUCT{}",
+    "SELECT-x",
+    "SELECT:x",
+    "SELECT1",
+    "\u017fELECT *",  # a long s: upper-cases to S
+    "PREFIXES",
+    "VERSION '1.2' SELECT",
+    "PREFIX x: <\\u0041> SELECT",
+    "",
+    "#only a comment",
+]
+
+
+@pytest.mark.parametrize("text", FIRST_KEYWORD_CASES)
+def test_the_first_keyword_shortcut_agrees_with_the_tokenizer(text):
+    assert first_keyword(text) == tokenized_first_keyword(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "PREFIX",
+                "prefix",
+                "BASE",
+                "VERSION",
+                " ",
+                "\n",
+                "\t",
+                "\u00a0",
+                "#",
+                "# SELECT\n",
+                "ex:",
+                ":",
+                "a",
+                "<http://x/>",
+                "<a b>",
+                "'s'",
+                "SELECT",
+                "select",
+                "ASK",
+                "INSERT",
+                "DESCRIBE",
+                "{",
+                "*",
+                "?x",
+                "-",
+                "1",
+                "é",
+                "\u017f",
+                "\\u0041",
+                ">",
+                "<",
+            ]
+        ),  # fmt: skip
+        max_size=12,
+    ).map("".join)
+)
+def test_the_first_keyword_shortcut_agrees_on_any_prologue(text):
+    assert first_keyword(text) == tokenized_first_keyword(text)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import pyoxigraph as ox
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hkgraph.sparql_protocol import percent_decoded
 
 LABELS = "SELECT ?s ?label WHERE { ?s rdfs:label ?label } ORDER BY ?s ?label LIMIT 5"
 JSON_ACCEPT = {"Accept": "application/sparql-results+json"}
@@ -233,3 +237,50 @@ def test_head_request_has_no_body(client):
     response = client.head("/sparql", query_string={"query": "ASK {}"}, headers=JSON_ACCEPT)
     assert response.status_code == 200
     assert response.data == b""
+
+
+# Parameters are decoded as urllib's parse_qsl decodes them ---------------------------------------------
+
+
+def parse_qsl_bytes(raw: bytes) -> list[tuple[bytes, bytes]]:
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
+
+
+def decoded_bytes(raw: bytes) -> list[tuple[bytes, bytes]]:
+    pairs = (pair.partition(b"=") for pair in raw.split(b"&") if pair)
+    return [(percent_decoded(k), percent_decoded(v)) for k, _, v in pairs]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"query",
+                b"=",
+                b"&",
+                b"+",
+                b"%",
+                b"%2",
+                b"%2B",
+                b"%zz",
+                b"%E5%88%9B",
+                b"%5c",
+                b"\\",
+                b"\\x41",
+                b"\\u0041",
+                b"a",
+                b" ",
+                b"\xff",
+                b"%FF",
+                b"%0A",
+                b";",
+                b"#",
+            ]
+        ),  # fmt: skip
+        max_size=16,
+    ).map(b"".join)
+)
+def test_parameters_decode_as_parse_qsl_does(raw):
+    assert decoded_bytes(raw) == parse_qsl_bytes(raw)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 
 from flask import Flask
-from werkzeug.datastructures import MultiDict
 from werkzeug.http import HTTP_STATUS_CODES
 
 from hkgraph.access_log import access_entry, write_access_line
@@ -97,10 +96,12 @@ class FastPath:
         raw = environ.get("QUERY_STRING", "")
         if not raw or len(raw) > self.config.max_request_bytes:
             return None
-        params = decode_parameters(raw.encode("latin-1"), "URL")
-        if any(name not in PARAMETERS for name, _ in params):
-            return None
-        req = sparql_request(MultiDict(params), None, self.config.query_timeout)
+        params: dict[str, list[str]] = {}
+        for name, value in decode_parameters(raw.encode("latin-1"), "URL"):
+            if name not in PARAMETERS:
+                return None
+            params.setdefault(name, []).append(value)
+        req = sparql_request(params, None, self.config.query_timeout)
         if req.query is None:
             return None
         shape = inspect_query(req.query)

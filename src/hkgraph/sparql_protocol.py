@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_to_bytes
 
 import pyoxigraph as ox
 from werkzeug.datastructures import MultiDict
@@ -37,12 +37,26 @@ def decode_utf8(raw: bytes, what: str) -> str:
 
 
 def decode_parameters(raw: bytes, where: str) -> list[tuple[str, str]]:
-    """Percent-decode name=value pairs; each value must be UTF-8 (a replacement character is never guessed)."""
+    """Percent-decode name=value pairs (as urllib's parse_qsl, blanks kept); each value must be UTF-8 (a
+    replacement character is never guessed)."""
     decoded = []
-    for k, v in parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1"):
-        name = decode_utf8(k.encode("latin-1"), f"a parameter name in the {where}")
-        decoded.append((name, decode_utf8(v.encode("latin-1"), f"parameter {name!r} in the {where}")))
+    for pair in raw.split(b"&"):
+        if not pair:
+            continue
+        k, _, v = pair.partition(b"=")
+        name = decode_utf8(percent_decoded(k), f"a parameter name in the {where}")
+        decoded.append((name, decode_utf8(percent_decoded(v), f"parameter {name!r} in the {where}")))
     return decoded
+
+
+def percent_decoded(raw: bytes) -> bytes:
+    """The bytes a form-encoded text stands for ('+' a space, %XX a byte; a '%' that starts no escape stays).
+    Decoded by Python's C codec for \\xXX escapes: urllib's own decoder, in Python, costs a request some 30 µs."""
+    escaped = raw.replace(b"+", b" ").replace(b"\\", b"%5C").replace(b"%", b"\\x")
+    try:
+        return escaped.decode("unicode_escape").encode("latin-1")
+    except UnicodeDecodeError:  # a '%' that starts no escape
+        return unquote_to_bytes(raw.replace(b"+", b" "))
 
 
 def url_parameters(request) -> MultiDict:
@@ -55,8 +69,8 @@ def url_parameters(request) -> MultiDict:
     return args
 
 
-def graph_iris(params: MultiDict, name: str) -> tuple[str, ...] | None:
-    values = [v.strip() for v in params.getlist(name)]
+def graph_iris(params: dict[str, list[str]], name: str) -> tuple[str, ...] | None:
+    values = [v.strip() for v in params.get(name, ())]
     for value in values:
         try:
             ox.NamedNode(value)
@@ -65,8 +79,8 @@ def graph_iris(params: MultiDict, name: str) -> tuple[str, ...] | None:
     return tuple(values) if values else None
 
 
-def read_timeout(params: MultiDict, limit: float) -> float | None:
-    values = params.getlist("timeout")
+def read_timeout(params: dict[str, list[str]], limit: float) -> float | None:
+    values = params.get("timeout", ())
     if not values:
         return None
     try:
@@ -115,15 +129,16 @@ def read_request(request, max_timeout: float, max_bytes: int) -> SparqlRequest:
     if request.method == "POST":
         body_params, body_query = read_body(request, max_bytes)
         params = MultiDict([*params.items(multi=True), *body_params])
-    return sparql_request(params, body_query, max_timeout)
+    return sparql_request(params.to_dict(flat=False), body_query, max_timeout)
 
 
-def sparql_request(params: MultiDict, body_query: str | None, max_timeout: float) -> SparqlRequest:
-    """The SPARQL request that decoded parameters (and a query sent as the body) make; 4xx if not one query."""
+def sparql_request(params: dict[str, list[str]], body_query: str | None, max_timeout: float) -> SparqlRequest:
+    """The SPARQL request that decoded parameters (name: values, and a query sent as the body) make; 4xx if
+    they do not make one query."""
     for name in UPDATE_PARAMETERS:
         if name in params:
             raise UpdateRefused(f"{READ_ONLY} (parameter {name}=)")
-    queries = params.getlist("query") + ([body_query] if body_query is not None else [])
+    queries = params.get("query", []) + ([body_query] if body_query is not None else [])
     if len(queries) > 1:
         raise BadRequest(
             f"the request holds {len(queries)} queries (query= given more than once); send exactly one"
@@ -131,7 +146,7 @@ def sparql_request(params: MultiDict, body_query: str | None, max_timeout: float
     query = queries[0] if queries else None
     if query is not None and not query.strip():
         raise BadRequest("the query is empty")
-    formats = [v for v in params.getlist("format") if v] or [v for v in params.getlist("output") if v]
+    formats = [v for v in params.get("format", ()) if v] or [v for v in params.get("output", ()) if v]
     return SparqlRequest(
         query=query,
         default_graphs=graph_iris(params, "default-graph-uri"),
