@@ -321,7 +321,9 @@ def combine(runs: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=3, help="length of each wrk round")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per server and query (interleaved; the median counts)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds per server and query (interleaved; the median counts)"
+    )
     parser.add_argument("--rdflib-seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=default_workers())
