@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 import sqlite3
 import tempfile
@@ -128,6 +129,8 @@ class SearchIndex:
         work = path.with_name(path.name + f".{os.getpid()}.building")
         work.unlink(missing_ok=True)
         db = sqlite3.connect(work)
+        # a file being built is renamed into place only when complete: no journal, no syncs, a large cache
+        db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;")
         try:
             fill(db, store)
         finally:
@@ -258,25 +261,29 @@ def fill(db: sqlite3.Connection, store: Store) -> None:
     db.executemany("INSERT INTO letters (rowid, pairs) VALUES (?, ?)", ((r[0], pairs(r[4])) for r in rows))
     del rows
     db.execute("CREATE INDEX names_key ON names (key)")
-    inbound = links_in(store)
+    inbound = links_in(store, [iri for iri in resources if kind_rank(store, iri) == 0])
     db.executemany(
         "INSERT INTO resources VALUES (?, ?, ?)",
         (
             (iri, rank, min(inbound.get(iri, 0) / 10, MAX_LINK_BONUS) if rank == 0 else 0.0)
-            for iri in resources
+            for iri in sorted(resources)
             for rank in (kind_rank(store, iri),)
         ),
     )
     db.commit()
 
 
-def links_in(store: Store) -> dict[str, int]:
-    """How many triples point at each resource under the base (one query, whatever the backend)."""
-    rows = store.select(
-        f"""SELECT ?o (COUNT(*) AS ?n) WHERE {{ ?s ?p ?o FILTER(isIRI(?o) && STRSTARTS(STR(?o), "{store.base}")) }}
-            GROUP BY ?o"""
-    )
-    return {row["o"]: int(row["n"]) for row in rows}
+def links_in(store: Store, entities: list[str]) -> dict[str, int]:
+    """How many triples point at each entity, counted up to the most that earns a bonus: index lookups in
+    the embedded store (a GROUP BY over every triple took 10 s at 10^6), one query for a remote store."""
+    if store.remote:
+        rows = store.select(
+            f"""SELECT ?o (COUNT(*) AS ?n) WHERE {{ ?s ?p ?o FILTER(isIRI(?o) && STRSTARTS(STR(?o), "{store.base}")) }}
+                GROUP BY ?o"""
+        )
+        return {row["o"]: int(row["n"]) for row in rows}
+    most = MAX_LINK_BONUS * 10
+    return {iri: sum(1 for _ in itertools.islice(store.match(None, None, iri), most)) for iri in entities}
 
 
 def match_quality(query: str, name: Name) -> int:
