@@ -223,7 +223,10 @@ def add_security_headers(response: Response) -> None:
     response.headers["Content-Security-Policy"] = policy
 
 
-def compress(response: Response, min_bytes: int = 1024) -> None:
+GZIP_MIN_BYTES = 1024  # smaller answers are sent as they are
+
+
+def compress(response: Response, min_bytes: int = GZIP_MIN_BYTES) -> None:
     """gzip a buffered text response of at least min_bytes when the client accepts gzip."""
     if response.direct_passthrough or response.is_streamed or "Content-Encoding" in response.headers:
         return

@@ -431,11 +431,7 @@ class RemoteStore(Store):
         for row in rows:
             if row["g"].value in self.graph_sizes:
                 found[str(row["s"])].append(ox.Quad(row["s"], row["p"], row["o"], row["g"]))
-        with self.subjects_lock:
-            for key, quads in found.items():
-                self.subjects[(0, key)] = quads
-            while len(self.subjects) > SUBJECTS_KEPT:
-                self.subjects.popitem(last=False)
+        self.keep({(0, key): quads for key, quads in found.items()})
 
     def about(self, subject) -> list[ox.Quad] | None:
         """Every quad with this subject (kept), or None if there are too many to keep."""
@@ -457,11 +453,15 @@ class RemoteStore(Store):
         pattern[position] = term
         found = self.quads_matching(pattern, limit=SUBJECT_QUADS + 1)
         kept = found if len(found) <= SUBJECT_QUADS else None
+        self.keep({key: kept})
+        return kept
+
+    def keep(self, entries: dict) -> None:
+        """Keep quads by (position, term), the oldest dropped past SUBJECTS_KEPT."""
         with self.subjects_lock:
-            self.subjects[key] = kept
+            self.subjects.update(entries)
             while len(self.subjects) > SUBJECTS_KEPT:
                 self.subjects.popitem(last=False)
-        return kept
 
     def quads_matching(self, terms: list, limit: int | None = None) -> list[ox.Quad]:
         """Quads matching a pattern, asked of the engine in one query. Sent without a dataset (listing the

@@ -17,8 +17,14 @@ from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
 from hkgraph.access_log import access_entry, write_access_line
-from hkgraph.app import COMPRESSIBLE, accepts_gzip, data_headers, gzip_body
-from hkgraph.blueprints.sparql import error_after_query, make_job, query_engine, results_headers
+from hkgraph.app import COMPRESSIBLE, GZIP_MIN_BYTES, accepts_gzip, data_headers, gzip_body
+from hkgraph.blueprints.sparql import (
+    cache_and_time,
+    error_after_query,
+    make_job,
+    query_engine,
+    results_headers,
+)
 from hkgraph.errors import RateLimited
 from hkgraph.sparql_formats import HTML, choose_format
 from hkgraph.sparql_guard import inspect_query
@@ -27,7 +33,6 @@ from hkgraph.sparql_runner import Job
 
 PATH = "/sparql"
 PARAMETERS = {"query", "format", "output", "timeout", "default-graph-uri", "named-graph-uri"}
-MIN_GZIP_BYTES = 1024  # as hkgraph.app.compress
 
 
 class FastPath:
@@ -71,12 +76,12 @@ class FastPath:
         except Exception as error:  # noqa: BLE001 - answered (and charged) by Flask's error handling
             response = error_after_query(self.app, environ, error, time.perf_counter() - started)
             return response(environ, start_response)
-        cache, query_ms = ("hit", 0.0) if hit else ("miss", round(outcome.seconds * 1000, 2))
+        cache, query_ms = cache_and_time(outcome, hit)
         tag = f"{self.store.version}-{query_id}"
         code, headers = results_headers(job, outcome, tag, cache, query_ms, self.config)
         body, content_type = outcome.body, outcome.format.content_type
         headers = [(k, f"{v}, Accept-Encoding" if k == "Vary" else v) for k, v in headers]
-        compressible = len(body) >= MIN_GZIP_BYTES and content_type.startswith(COMPRESSIBLE)
+        compressible = len(body) >= GZIP_MIN_BYTES and content_type.startswith(COMPRESSIBLE)
         if compressible and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", "")):
             body = gzip_body(body)
             headers.append(("Content-Encoding", "gzip"))

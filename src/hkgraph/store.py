@@ -175,7 +175,7 @@ class Store:
     directory: str = ""  # an on-disk store's folder ("" in memory)
     triples: int | None = None  # a read-only store's size, recorded when it was built
     inherited: list = field(default_factory=list, repr=False)  # handles a forked process got from its parent
-    label_cache: LabelCache = field(default_factory=lambda: LabelCache(), repr=False, compare=False)
+    label_cache: LabelCache = field(default_factory=LabelCache, repr=False, compare=False)
 
     @classmethod
     def load(cls, sources: list[Source] | None = None, base: str = DEFAULT_BASE) -> Store:

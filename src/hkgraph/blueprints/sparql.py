@@ -154,9 +154,13 @@ def run(job: Job) -> tuple[Outcome, str, float]:
     """The job's outcome, whether it came from the cache ("hit" or "miss") and the query's time in ms (also
     kept in g for the access log)."""
     outcome, hit = engine().run(job, request.environ)
-    cache, query_ms = ("hit", 0.0) if hit else ("miss", round(outcome.seconds * 1000, 2))
-    g.cache, g.query_ms = cache, query_ms
+    cache, query_ms = g.cache, g.query_ms = cache_and_time(outcome, hit)
     return outcome, cache, query_ms
+
+
+def cache_and_time(outcome: Outcome, hit: bool) -> tuple[str, float]:
+    """ "hit" or "miss", and the query's time in ms (0 for a result the cache answered)."""
+    return ("hit", 0.0) if hit else ("miss", round(outcome.seconds * 1000, 2))
 
 
 def results_response(job: Job, config) -> Response:
